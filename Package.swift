@@ -1,0 +1,98 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+// One target per responsibility (DEVELOPERS.md); the `DjinnCore` product bundles the
+// shared ones so that a daemon names a single library. Daemon executables are thin
+// mains over library targets so everything but argv handling is testable.
+let package = Package(
+    name: "djinn",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(
+            name: "DjinnCore",
+            targets: ["BlockingIO", "DjinnConfig", "DjinnPostgres", "DjinnRedis", "DjinnSchema", "DjinnDaemon"]
+        ),
+        .executable(name: "djinn-worker", targets: ["djinn-worker"]),
+        .executable(name: "djinn-scheduler", targets: ["djinn-scheduler"]),
+        .executable(name: "djinn-consumer", targets: ["djinn-consumer"]),
+        .executable(name: "djinnctl", targets: ["djinnctl"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+    ],
+    targets: [
+        // System libraries (blocking C clients; always called off the cooperative pool).
+        .systemLibrary(
+            name: "CLibPQ",
+            pkgConfig: "libpq",
+            providers: [.apt(["libpq-dev"])]
+        ),
+        // No pkgConfig: hiredis.pc adds -D_FILE_OFFSET_BITS=64, which SwiftPM rejects with a
+        // warning; the header is found as <hiredis/hiredis.h> under /usr/include anyway.
+        .systemLibrary(
+            name: "CHiredis",
+            providers: [.apt(["libhiredis-dev"])]
+        ),
+
+        // Dedicated threads for blocking calls, bridged to async callers.
+        .target(name: "BlockingIO"),
+
+        // The config language and the per-daemon settings decoded from it.
+        .target(name: "DjinnConfig"),
+
+        // PostgreSQL client on libpq.
+        .target(
+            name: "DjinnPostgres",
+            dependencies: ["CLibPQ", "BlockingIO", .product(name: "Logging", package: "swift-log")]
+        ),
+
+        // Redis client on hiredis.
+        .target(
+            name: "DjinnRedis",
+            dependencies: ["CHiredis", "BlockingIO", .product(name: "Logging", package: "swift-log")]
+        ),
+
+        // Djinn's database schema and the migration runner.
+        .target(name: "DjinnSchema", dependencies: ["DjinnPostgres"]),
+
+        // Shared daemon scaffolding: flags, pidfile, logging, signals, connections from config.
+        .target(
+            name: "DjinnDaemon",
+            dependencies: [
+                "DjinnConfig", "DjinnPostgres", "DjinnRedis",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+
+        // djinnctl's commands, as a library so tests can drive them.
+        .target(
+            name: "DjinnCtlCommands",
+            dependencies: [
+                "DjinnConfig", "DjinnPostgres", "DjinnRedis", "DjinnSchema", "DjinnDaemon",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+
+        .executableTarget(name: "djinn-worker", dependencies: ["DjinnDaemon"]),
+        .executableTarget(name: "djinn-scheduler", dependencies: ["DjinnDaemon"]),
+        .executableTarget(name: "djinn-consumer", dependencies: ["DjinnDaemon"]),
+        .executableTarget(name: "djinnctl", dependencies: ["DjinnCtlCommands"]),
+
+        // Test helpers: throwaway PostgreSQL/Redis on loopback, a fresh database per test.
+        .target(
+            name: "DjinnTesting",
+            dependencies: ["DjinnPostgres", "DjinnRedis"],
+            path: "Tests/DjinnTesting"
+        ),
+
+        .testTarget(name: "BlockingIOTests", dependencies: ["BlockingIO"]),
+        .testTarget(name: "DjinnConfigTests", dependencies: ["DjinnConfig"]),
+        .testTarget(name: "DjinnPostgresTests", dependencies: ["DjinnPostgres", "DjinnTesting"]),
+        .testTarget(name: "DjinnRedisTests", dependencies: ["DjinnRedis", "DjinnTesting"]),
+        .testTarget(name: "DjinnSchemaTests", dependencies: ["DjinnSchema", "DjinnTesting"]),
+        .testTarget(name: "DjinnDaemonTests", dependencies: ["DjinnDaemon", "DjinnCtlCommands", "DjinnTesting"]),
+    ]
+)

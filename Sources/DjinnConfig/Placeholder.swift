@@ -1,0 +1,1 @@
+// DjinnConfig: filled in by its own commit.

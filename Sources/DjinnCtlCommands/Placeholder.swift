@@ -1,0 +1,1 @@
+// DjinnCtlCommands: filled in by its own commit.

@@ -1,0 +1,1 @@
+// DjinnDaemon: filled in by its own commit.

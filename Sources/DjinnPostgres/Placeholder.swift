@@ -1,0 +1,1 @@
+// DjinnPostgres: filled in by its own commit.

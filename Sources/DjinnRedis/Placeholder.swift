@@ -1,0 +1,1 @@
+// DjinnRedis: filled in by its own commit.

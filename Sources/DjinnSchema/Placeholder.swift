@@ -1,0 +1,1 @@
+// DjinnSchema: filled in by its own commit.
