@@ -10,7 +10,10 @@ let package = Package(
     products: [
         .library(
             name: "DjinnCore",
-            targets: ["BlockingIO", "DjinnConfig", "DjinnPostgres", "DjinnRedis", "DjinnSchema", "DjinnDaemon"]
+            targets: [
+                "BlockingIO", "DjinnConfig", "DjinnPostgres", "DjinnRedis", "DjinnJobs", "DjinnQueue",
+                "DjinnSchema", "DjinnDaemon",
+            ]
         ),
         .executable(name: "djinn-worker", targets: ["djinn-worker"]),
         .executable(name: "djinn-scheduler", targets: ["djinn-scheduler"]),
@@ -54,6 +57,15 @@ let package = Package(
             dependencies: ["CHiredis", "BlockingIO", .product(name: "Logging", package: "swift-log")]
         ),
 
+        // Job payloads as Go Djinn writes them (gob): BuildPayload, DownloadJob.
+        .target(name: "DjinnJobs"),
+
+        // The reliable Redis queue (curlyq v0.4.0 layout) and its MessagePack envelope.
+        .target(
+            name: "DjinnQueue",
+            dependencies: ["DjinnRedis", "DjinnJobs", .product(name: "Logging", package: "swift-log")]
+        ),
+
         // Djinn's database schema and the migration runner.
         .target(name: "DjinnSchema", dependencies: ["DjinnPostgres"]),
 
@@ -62,8 +74,10 @@ let package = Package(
             name: "DjinnDaemon",
             dependencies: [
                 "DjinnConfig", "DjinnPostgres", "DjinnRedis",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ]
         ),
 
@@ -76,9 +90,14 @@ let package = Package(
             ]
         ),
 
-        .executableTarget(name: "djinn-worker", dependencies: ["DjinnDaemon"]),
-        .executableTarget(name: "djinn-scheduler", dependencies: ["DjinnDaemon"]),
-        .executableTarget(name: "djinn-consumer", dependencies: ["DjinnDaemon"]),
+        // Each daemon's logic, as a library the tests can drive.
+        .target(name: "DjinnWorker", dependencies: ["DjinnDaemon"]),
+        .target(name: "DjinnScheduler", dependencies: ["DjinnDaemon"]),
+        .target(name: "DjinnConsumer", dependencies: ["DjinnDaemon"]),
+
+        .executableTarget(name: "djinn-worker", dependencies: ["DjinnWorker"]),
+        .executableTarget(name: "djinn-scheduler", dependencies: ["DjinnScheduler"]),
+        .executableTarget(name: "djinn-consumer", dependencies: ["DjinnConsumer"]),
         .executableTarget(name: "djinnctl", dependencies: ["DjinnCtlCommands"]),
 
         // Test helpers: throwaway PostgreSQL/Redis on loopback, a fresh database per test.
@@ -92,7 +111,12 @@ let package = Package(
         .testTarget(name: "DjinnConfigTests", dependencies: ["DjinnConfig"]),
         .testTarget(name: "DjinnPostgresTests", dependencies: ["DjinnPostgres", "DjinnTesting"]),
         .testTarget(name: "DjinnRedisTests", dependencies: ["DjinnRedis", "DjinnTesting"]),
+        .testTarget(name: "DjinnJobsTests", dependencies: ["DjinnJobs"]),
+        .testTarget(name: "DjinnQueueTests", dependencies: ["DjinnQueue", "DjinnTesting"]),
         .testTarget(name: "DjinnSchemaTests", dependencies: ["DjinnSchema", "DjinnTesting"]),
-        .testTarget(name: "DjinnDaemonTests", dependencies: ["DjinnDaemon", "DjinnCtlCommands", "DjinnTesting"]),
+        .testTarget(
+            name: "DjinnDaemonTests",
+            dependencies: ["DjinnDaemon", "DjinnWorker", "DjinnScheduler", "DjinnConsumer", "DjinnCtlCommands", "DjinnTesting"]
+        ),
     ]
 )

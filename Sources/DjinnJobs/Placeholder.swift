@@ -1,0 +1,1 @@
+// DjinnJobs: filled in by its own commit.

@@ -1,0 +1,1 @@
+// DjinnQueue: filled in by its own commit.
