@@ -1,1 +1,0 @@
-// DjinnJobs: filled in by its own commit.
