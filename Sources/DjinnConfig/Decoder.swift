@@ -30,6 +30,9 @@ struct SchemaDecoder {
         _ parameters: [ConfigParameter], schema: BlockSchema, path: String, at location: SourceLocation
     ) -> DecodedBlock {
         var block = DecodedBlock(location: location)
+        // Parameters that were written, even if their value was rejected: those are not
+        // also "not configured".
+        var seen: Set<String> = []
         for parameter in parameters {
             let written = parameter.name.text
             guard let spec = schema.parameter(named: written) else {
@@ -41,6 +44,7 @@ struct SchemaDecoder {
                 continue
             }
             let name = Self.qualified(spec.name, in: path)
+            seen.insert(spec.name)
             if let deprecation = spec.deprecation {
                 warning("\(name) is deprecated, \(deprecation)", at: parameter.location)
             }
@@ -59,7 +63,7 @@ struct SchemaDecoder {
                 block.entries[spec.name] = DecodedEntry(value: decoded, location: parameter.location)
             }
         }
-        for spec in schema.parameters where block.entries[spec.name] == nil {
+        for spec in schema.parameters where block.entries[spec.name] == nil && !seen.contains(spec.name) {
             if spec.required {
                 error(spec.missingMessage(Self.qualified(spec.name, in: path)), at: location)
             } else if let defaultValue = spec.defaultValue {

@@ -70,12 +70,13 @@ enum Minimal {
         redis { addr "localhost:6379" }
 
         """
-    static let worker = services + """
-        driver "os"
+    /// Everything the worker requires but `driver`.
+    static let workerWithoutDriver = services + """
         store artifacts { type "file"; path "/var/lib/djinn/artifacts" }
         store objects { type "file"; path "/var/lib/djinn/objects" }
 
         """
+    static let worker = workerWithoutDriver + "driver \"os\"\n"
     static let consumer = services + """
         store images { type "file"; path "/var/lib/djinn/images" }
 
