@@ -48,18 +48,33 @@ struct IncludeResolver {
         stack.append((canonical, display))
         defer { stack.removeLast() }
         let parsed = ConfigParser.parse(bytes: bytes, file: display)
-        diagnostics.append(contentsOf: parsed.diagnostics)
+        // This file's diagnostics are released as reading passes them, so that those of an
+        // included file come between the ones before and after its `include`.
+        var pending = parsed.diagnostics[...]
+        func release(before location: SourceLocation?, into diagnostics: inout [ConfigDiagnostic]) {
+            while let next = pending.first, location.map({ Self.precedes(next.location, $0) }) ?? true {
+                diagnostics.append(next)
+                pending.removeFirst()
+            }
+        }
         var parameters: [ConfigParameter] = []
         for parameter in parsed.parameters {
             if parameter.name.text == "include" {
+                release(before: parameter.value?.location ?? parameter.location, into: &diagnostics)
                 for name in includeNames(parameter) {
+                    release(before: name.location, into: &diagnostics)
                     parameters.append(contentsOf: include(name.text, at: name.location))
                 }
             } else {
                 parameters.append(parameter)
             }
         }
+        release(before: nil, into: &diagnostics)
         return parameters
+    }
+
+    private static func precedes(_ a: SourceLocation, _ b: SourceLocation) -> Bool {
+        a.line != b.line ? a.line < b.line : a.column < b.column
     }
 
     /// The file names an `include` parameter lists; reports malformed ones.
