@@ -1,7 +1,7 @@
 import Foundation
 
 /// `djinn-consumer -config FILE`.
-public struct ConsumerSettings: Sendable {
+public struct ConsumerSettings: Sendable, Equatable {
     /// "" means no pidfile.
     public var pidfile: String
     public var log: LogSettings

@@ -131,13 +131,13 @@ struct SchemaDecoder {
         guard known else {
             let candidates: [String]
             if case .variants(let variants, _) = spec.type { candidates = variants.keys.sorted() } else { candidates = rule.known ?? [] }
+            var message = rule.unknownMessage(label.text)
+            if let suggestion = Suggestion.closest(to: label.text, among: candidates), suggestion != label.text {
+                message += " (did you mean \"\(suggestion)\"?)"
+            }
             if rule.unknownIsError {
-                error(rule.unknownMessage(label.text), at: location)
+                error(message, at: location)
             } else {
-                var message = rule.unknownMessage(label.text)
-                if let suggestion = Suggestion.closest(to: label.text, among: candidates) {
-                    message += " (did you mean \"\(suggestion)\"?)"
-                }
                 warning(message + ", ignored", at: location)
             }
             return

@@ -58,7 +58,7 @@ public struct QEMUDriverSettings: Sendable, Equatable {
 
 /// `djinn-worker -driver FILE`: one optional block per driver. `driver os {}` is
 /// accepted and has no settings.
-public struct DriverFileSettings: Sendable {
+public struct DriverFileSettings: Sendable, Equatable {
     public var ssh: SSHDriverSettings?
     public var docker: DockerDriverSettings?
     public var qemu: QEMUDriverSettings?

@@ -60,8 +60,6 @@ struct TokenParser {
         diagnostics.append(.error(message, at: token.location))
     }
 
-    private func isTerminator(_ kind: ConfigToken.Kind) -> Bool { kind == .terminator }
-
     /// Skips to the end of the current statement: a terminator, a closing bracket or the
     /// end of the file (none of them consumed).
     private mutating func skipStatement() {

@@ -1,7 +1,7 @@
 import Foundation
 
 /// `djinn-scheduler -config FILE`.
-public struct SchedulerSettings: Sendable {
+public struct SchedulerSettings: Sendable, Equatable {
     /// "" means no pidfile.
     public var pidfile: String
     public var log: LogSettings

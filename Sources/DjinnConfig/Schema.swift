@@ -64,8 +64,6 @@ struct LabelRule: Sendable {
     var unknownIsError = false
     var unknownMessage: @Sendable (String) -> String
     var missingMessage: @Sendable (String) -> String = { "\($0) not configured" }
-
-    static let any = LabelRule(known: nil, unknownMessage: { "unknown label \"\($0)\"" })
 }
 
 /// One parameter a block may hold.
@@ -142,8 +140,6 @@ struct DecodedBlock: Sendable {
     var entries: [String: DecodedEntry] = [:]
 
     func location(of name: String) -> SourceLocation { entries[name]?.location ?? location }
-
-    func has(_ name: String) -> Bool { entries[name].map { !$0.isDefault } ?? false }
 
     func string(_ name: String) -> String {
         if case .string(let value)? = entries[name]?.value { return value }

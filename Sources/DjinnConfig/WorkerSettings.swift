@@ -1,7 +1,7 @@
 import Foundation
 
 /// `djinn-worker -config FILE`.
-public struct WorkerSettings: Sendable {
+public struct WorkerSettings: Sendable, Equatable {
     /// "" means no pidfile.
     public var pidfile: String
     public var log: LogSettings

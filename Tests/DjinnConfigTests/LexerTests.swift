@@ -75,6 +75,7 @@ import Testing
         #expect(tokens(#"a "x\"y""#)[1].text == #"x\"y"#)
         #expect(tokens(#"a "C:\\dir\\""#)[1].text == #"C:\\dir\\"#)
         #expect(tokens(#"a "" b 1"#).map(\.text) == ["a", "", "b", "1", ""])
+        #expect(tokens(#"a "x # not a comment" # a comment"#).map(\.text) == ["a", "x # not a comment", ""])
     }
 
     @Test(arguments: [

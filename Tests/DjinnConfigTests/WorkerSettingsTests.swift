@@ -237,12 +237,13 @@ import Testing
 
     @Test func unknownProvider() {
         #expect(errors(Minimal.worker + "provider bitbucket { secret \"x\" }\n") == ["worker.conf:6:1: unknown provider: bitbucket"])
-        #expect(errors(Minimal.worker + "provider GitHub\n") == ["worker.conf:6:1: unknown provider: GitHub"])
+        #expect(errors(Minimal.worker + "provider GitHub\n") == [#"worker.conf:6:1: unknown provider: GitHub (did you mean "github"?)"#])
+        #expect(errors(Minimal.worker + "provider gitlap {}\n") == [#"worker.conf:6:1: unknown provider: gitlap (did you mean "gitlab"?)"#])
     }
 
     @Test func unknownLogLevel() {
         #expect(errors("log verbose \"/var/log/x\"\n" + Minimal.worker) == ["worker.conf:1:1: unknown log level verbose"])
-        #expect(errors("log INFO \"/var/log/x\"\n" + Minimal.worker) == ["worker.conf:1:1: unknown log level INFO"])
+        #expect(errors("log INFO \"/var/log/x\"\n" + Minimal.worker) == [#"worker.conf:1:1: unknown log level INFO (did you mean "info"?)"#])
         #expect(errors("log info 5\n" + Minimal.worker) == ["worker.conf:1:1: cannot use int as string for log.info"])
         #expect(errors("log \"/var/log/x\"\n" + Minimal.worker) == [#"worker.conf:1:1: cannot use string as labelled string for log (write log LABEL "...")"#])
     }
