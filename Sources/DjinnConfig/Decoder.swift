@@ -69,12 +69,12 @@ struct SchemaDecoder {
             } else if let defaultValue = spec.defaultValue {
                 block.entries[spec.name] = DecodedEntry(value: defaultValue, location: location, isDefault: true)
             }
-            if case .labelledBlocks(_, let rule) = spec.type {
+            if let rule = spec.type.labelRule {
                 for label in rule.required { error(rule.missingMessage(label), at: location) }
             }
         }
         for spec in schema.parameters {
-            guard case .labelledBlocks(_, let rule) = spec.type, case .labelled(let entries)? = block.entries[spec.name]?.value
+            guard let rule = spec.type.labelRule, case .labelled(let entries)? = block.entries[spec.name]?.value
             else { continue }
             for label in rule.required where !entries.contains(where: { $0.label == label }) {
                 error(rule.missingMessage(label), at: location)
@@ -116,21 +116,14 @@ struct SchemaDecoder {
         _ label: ConfigName, value: ConfigValue?, at location: SourceLocation,
         spec: ParameterSchema, name: String, to entries: inout [DecodedLabel]
     ) {
-        let rule: LabelRule
-        var known = true
-        switch spec.type {
-        case .labelledBlocks(_, let labelRule), .labelledStrings(let labelRule):
-            rule = labelRule
-            if let labels = rule.known { known = labels.contains(label.text) }
-        case .variants(let variants, let labelRule):
-            rule = labelRule
-            known = variants[label.text] != nil
-        default:
-            return
+        guard let rule = spec.type.labelRule else { return }
+        let candidates: [String]
+        if case .variants(let variants, _) = spec.type {
+            candidates = variants.keys.sorted()
+        } else {
+            candidates = rule.known ?? [label.text]
         }
-        guard known else {
-            let candidates: [String]
-            if case .variants(let variants, _) = spec.type { candidates = variants.keys.sorted() } else { candidates = rule.known ?? [] }
+        guard candidates.contains(label.text) else {
             var message = rule.unknownMessage(label.text)
             if let suggestion = Suggestion.closest(to: label.text, among: candidates), suggestion != label.text {
                 message += " (did you mean \"\(suggestion)\"?)"

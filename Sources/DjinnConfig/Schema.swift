@@ -38,6 +38,14 @@ indirect enum SettingType: Sendable {
     /// (`driver qemu {…}` in the driver file).
     case variants([String: BlockSchema], LabelRule)
 
+    /// The label rule of a labelled setting; nil for every other type.
+    var labelRule: LabelRule? {
+        switch self {
+        case .labelledBlocks(_, let rule), .labelledStrings(let rule), .variants(_, let rule): rule
+        default: nil
+        }
+    }
+
     /// How the expected value is named in "cannot use X as Y" messages.
     var expectation: String {
         switch self {

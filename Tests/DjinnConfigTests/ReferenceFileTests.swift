@@ -1,9 +1,24 @@
 import Testing
 @testable import DjinnConfig
+import Foundation
 
 /// The example files shipped with Go Djinn (shared/reference/djinn-dist), copied
 /// byte for byte, and the examples in the admin docs (seeds 000-002): all must load.
 @Suite struct ReferenceFileTests {
+    /// `shared/` sits beside the package (shared/README.md); nil when it is absent.
+    private func distFile(_ name: String, sourceLocation: Testing.SourceLocation = #_sourceLocation) -> (String, [UInt8])? {
+        let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let directory = packageRoot.deletingLastPathComponent().appendingPathComponent("shared/reference/djinn-dist").path
+        guard FileManager.default.fileExists(atPath: directory) else { return nil }
+        let path = directory + "/\(name).conf"
+        switch ConfigFileSystem.local.read(path) {
+        case .success(let bytes): return (path, bytes)
+        case .failure(let failure):
+            Issue.record("cannot read \(path): \(failure)", sourceLocation: sourceLocation)
+            return nil
+        }
+    }
+
     @Test func distWorkerConf() throws {
         let loaded = try loadWorker(ReferenceFiles.worker)
         let worker = loaded.settings
@@ -71,8 +86,7 @@ import Testing
     /// The reference files as they are on disk, when the shared directory is present.
     @Test(arguments: ["worker", "consumer", "scheduler", "driver"])
     func distFilesOnDiskMatchTheCopies(name: String) throws {
-        let path = "/work/shared/reference/djinn-dist/\(name).conf"
-        guard case .success(let bytes) = ConfigFileSystem.local.read(path) else { return }
+        guard let (path, bytes) = distFile(name) else { return }
         let copy = switch name {
         case "worker": ReferenceFiles.worker
         case "consumer": ReferenceFiles.consumer
@@ -86,6 +100,49 @@ import Testing
         case "scheduler": _ = try SchedulerSettings.load(path: path, environment: [:])
         default: _ = try DriverFileSettings.load(path: path, environment: [:])
         }
+    }
+
+    /// No daemon of ours reads these two, but they are the same language.
+    @Test(arguments: ["curator", "server"])
+    func otherDistFilesParseCleanly(name: String) throws {
+        guard let (_, bytes) = distFile(name) else { return }
+        let parsed = ConfigParser.parse(bytes: bytes, file: "\(name).conf")
+        #expect(parsed.diagnostics.isEmpty)
+        #expect(parsed.parameters.contains { $0.name.text == "database" })
+    }
+
+    @Test func distWorkerConfWithCRLFLineEndings() throws {
+        let crlf = ReferenceFiles.worker.replacingOccurrences(of: "\n", with: "\r\n")
+        let loaded = try loadWorker(crlf)
+        #expect(loaded.warnings.isEmpty)
+        #expect(loaded.settings.smtp?.password == "secret")
+        #expect(loaded.settings.artifacts.limit == 52_428_800)
+    }
+
+    @Test func distDriverConfWithACommentAtEndOfFile() throws {
+        let loaded = try loadDriverFile(ReferenceFiles.driver + "# the end, no newline")
+        #expect(loaded.settings.qemu?.memory == 2048)
+    }
+
+    @Test func inlineCommentsAfterEveryParameter() throws {
+        let loaded = try loadConsumer("""
+            pidfile "/run/c.pid"            # where the PID goes
+            parallelism 2                   # two at once
+            database {
+                addr "localhost:5432"       # primary
+                name "djinn"                # database name
+                username "djinn_consumer"   # role
+            }                               # end of database
+            redis { addr "localhost:6379" } # redis
+            store images {
+                type "file"                 # the only type
+                path "/var/lib/djinn/images"# no space before the comment
+            }
+            """)
+        #expect(loaded.warnings.isEmpty)
+        #expect(loaded.settings.database.username == "djinn_consumer")
+        #expect(loaded.settings.images.path == "/var/lib/djinn/images")
+        #expect(loaded.settings.parallelism == 2)
     }
 
     @Test func seedConsumerExample() throws {
