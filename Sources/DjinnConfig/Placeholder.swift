@@ -1,1 +1,0 @@
-// DjinnConfig: filled in by its own commit.
