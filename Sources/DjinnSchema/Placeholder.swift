@@ -1,1 +1,0 @@
-// DjinnSchema: filled in by its own commit.
