@@ -66,13 +66,13 @@ public final class RedisClient: Sendable {
         try await withConnection { try await $0.pipeline(commands) }
     }
 
-    /// See `RedisConnection.evalScript(_:keys:arguments:)`.
+    /// See `RedisConnection.evalScript(_:keys:args:)`.
     public func evalScript(
         _ script: RedisScript,
         keys: [any RedisArgumentConvertible] = [],
-        arguments: [any RedisArgumentConvertible] = []
+        args: [any RedisArgumentConvertible] = []
     ) async throws -> RESPValue {
-        try await withConnection { try await $0.evalScript(script, keys: keys, arguments: arguments) }
+        try await withConnection { try await $0.evalScript(script, keys: keys, args: args) }
     }
 
     public func ping() async throws {

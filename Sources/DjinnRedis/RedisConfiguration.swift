@@ -94,6 +94,9 @@ public struct RedisConfiguration: Sendable, Equatable, CustomStringConvertible {
         let addr = raw.trimmingWhitespace()
         if addr.isEmpty { return .tcp(host: "localhost", port: defaultPort) }
         if addr.hasPrefix("/") { return .unixSocket(path: addr) }
+        if addr.contains("/") {
+            throw RedisError.configuration("redis address \"\(raw)\" must be host:port or a socket path, not a URL")
+        }
 
         func port(_ text: Substring) throws -> Int {
             guard let value = Int(text), (1...65535).contains(value) else {
@@ -124,7 +127,11 @@ public struct RedisConfiguration: Sendable, Equatable, CustomStringConvertible {
             let host = addr[..<colon]
             return .tcp(host: host.isEmpty ? "localhost" : String(host), port: try port(addr[addr.index(after: colon)...]))
         default:
-            return .tcp(host: addr, port: defaultPort)  // a bare IPv6 literal such as ::1
+            // A bare IPv6 literal such as ::1 (with a port it must be written [::1]:6379).
+            guard addr.allSatisfy({ $0.isHexDigit || $0 == ":" || $0 == "." }) else {
+                throw RedisError.configuration("invalid redis address \"\(raw)\" (write IPv6 as [address]:port)")
+            }
+            return .tcp(host: addr, port: defaultPort)
         }
     }
 }

@@ -10,6 +10,10 @@ import Synchronization
 /// the error (it may have run on the server, so it is never silently retried), and the next
 /// call reconnects, with AUTH and SELECT, pausing 50 ms, 100 ms … up to 2 s between a bounded
 /// number of attempts. A connection the server dropped while idle is replaced before sending.
+///
+/// Only blocking calls (`command(_:timeout:)`) are interrupted by cancelling the awaiting
+/// task; an ordinary command runs to completion (it is bounded by the command timeout), so
+/// that e.g. an acknowledgement is not left half-done by a shutdown.
 public final class RedisConnection: Sendable {
     public let configuration: RedisConfiguration
     private let logger: Logger
@@ -95,9 +99,9 @@ public final class RedisConnection: Sendable {
     public func evalScript(
         _ script: RedisScript,
         keys: [any RedisArgumentConvertible] = [],
-        arguments: [any RedisArgumentConvertible] = []
+        args: [any RedisArgumentConvertible] = []
     ) async throws -> RESPValue {
-        let tail: [any RedisArgumentConvertible] = [keys.count] + keys + arguments
+        let tail: [any RedisArgumentConvertible] = [keys.count] + keys + args
         let shaArgv = (["EVALSHA", script.sha1] + tail).map(\.redisArgumentBytes)
         let sourceArgv = (["EVAL", script.source] + tail).map(\.redisArgumentBytes)
         let reply = try await perform(blockTimeout: nil) { context throws(RedisError) in

@@ -144,6 +144,31 @@ import Testing
         await subscriber.close()
     }
 
+    @Test func healthCheckPingsDoNotDisturbSubscriptions() async throws {
+        let p = testKeyPrefix("ping")
+        let configuration = try await sharedRedisConfiguration()
+        let subscriber = RedisSubscriber(configuration: configuration, logger: quietLogger, healthCheckInterval: .milliseconds(50))
+        let messages = Inbox(subscriber.messages)
+        let publisher = try await RedisConnection.connect(configuration, logger: quietLogger)
+        // Idle with nothing subscribed (PING answers +PONG), then subscribed (["pong", ""]).
+        try await Task.sleep(for: .milliseconds(200))
+        try await subscriber.subscribe([p + "a"])
+        try await Task.sleep(for: .milliseconds(300))
+        // The subscriber's connection has been pinging (the last command of a pub/sub client).
+        let clients = try await publisher.command(["CLIENT", "LIST", "TYPE", "pubsub"]).string ?? ""
+        #expect(clients.split(separator: "\n").contains { $0.contains(" cmd=ping ") })
+        try await subscriber.subscribe([p + "b"])
+        try await subscriber.psubscribe([p + "c*"])
+        #expect(try await publisher.publish("1", to: p + "a") == 1)
+        #expect(try await publisher.publish("2", to: p + "b") == 1)
+        #expect(try await publisher.publish("3", to: p + "c3") == 1)
+        #expect(await messages.next()?.payloadString == "1")
+        #expect(await messages.next()?.payloadString == "2")
+        #expect(await messages.next()?.payloadString == "3")
+        await publisher.close()
+        await subscriber.close()
+    }
+
     @Test func subscriberOnPasswordProtectedServer() async throws {
         try await withPrivateRedis(password: "sub-pw-77") { services throws in
             let configuration = services.endpoints.redisConfiguration

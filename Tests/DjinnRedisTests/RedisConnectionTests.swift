@@ -1,5 +1,6 @@
 import DjinnRedis
 import DjinnTesting
+import Foundation
 import Testing
 
 @Suite struct RedisConnectionTests {
@@ -134,6 +135,31 @@ import Testing
         await connection.close()
         #expect(connection.isClosed)
         await #expect(throws: RedisError.closed) { try await connection.command(["PING"]) }
+    }
+
+    @Test func unixSocket() async throws {
+        // A server of the test's own, listening only on a unix socket, stopped with SHUTDOWN.
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("redis-unix-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let socket = directory.appendingPathComponent("redis.sock").path
+        let server = Process()
+        server.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        server.arguments = ["redis-server", "--port", "0", "--unixsocket", socket, "--save", "", "--appendonly", "no", "--dir", directory.path]
+        server.standardOutput = FileHandle.nullDevice
+        server.standardError = FileHandle.nullDevice
+        try server.run()
+        defer { if server.isRunning { kill(server.processIdentifier, SIGKILL) } }
+        for _ in 0..<100 where !FileManager.default.fileExists(atPath: socket) {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+
+        let configuration = try RedisConfiguration(addr: socket)
+        let redis = try await RedisConnection.connect(configuration, logger: quietLogger)
+        #expect(try await redis.command(["ECHO", "over a unix socket"]).string == "over a unix socket")
+        #expect(try await redis.pipeline([["SET", "k", "v"], ["GET", "k"]]) == [.simpleString("OK"), .bulk(string: "v")])
+        _ = try? await redis.command(["SHUTDOWN", "NOSAVE"])
+        await redis.close()
     }
 
     @Test func lazyConnectionConnectsOnFirstUse() async throws {

@@ -20,10 +20,10 @@ import Testing
         let p = testKeyPrefix("redis")
         try await withTestConnection { redis throws in
             _ = try await redis.command(["RPUSH", p + "from", "a", "b"])
-            let moved = try await redis.evalScript(Self.moveScript, keys: [p + "from", p + "to"], arguments: ["!"])
+            let moved = try await redis.evalScript(Self.moveScript, keys: [p + "from", p + "to"], args: ["!"])
             #expect(moved.string == "a")
             #expect(try await redis.command(["LRANGE", p + "to", 0, -1]).strings == ["a!"])
-            let empty = try await redis.evalScript(Self.moveScript, keys: [p + "none", p + "to"], arguments: ["!"])
+            let empty = try await redis.evalScript(Self.moveScript, keys: [p + "none", p + "to"], args: ["!"])
             #expect(empty == .null)  // Lua false becomes a nil reply
             let mixed = try await redis.evalScript(RedisScript("return {1, 'two', {3}}"))
             #expect(mixed == .array([.integer(1), .bulk(string: "two"), .array([.integer(3)])]))
@@ -36,11 +36,11 @@ import Testing
         try await withPrivateRedis { services throws in
             let redis = try await RedisConnection.connect(services.endpoints.redisConfiguration, logger: quietLogger)
             let script = RedisScript("return ARGV[1] .. '-' .. #KEYS")
-            #expect(try await redis.evalScript(script, keys: ["k"], arguments: ["x"]).string == "x-1")
+            #expect(try await redis.evalScript(script, keys: ["k"], args: ["x"]).string == "x-1")
             #expect(try await redis.command(["SCRIPT", "EXISTS", script.sha1]) == .array([.integer(1)]))
             _ = try await redis.command(["SCRIPT", "FLUSH"])
             #expect(try await redis.command(["SCRIPT", "EXISTS", script.sha1]) == .array([.integer(0)]))
-            #expect(try await redis.evalScript(script, keys: ["k"], arguments: ["y"]).string == "y-1")
+            #expect(try await redis.evalScript(script, keys: ["k"], args: ["y"]).string == "y-1")
             // EVAL cached it again, so the next call is a plain EVALSHA.
             #expect(try await redis.command(["SCRIPT", "EXISTS", script.sha1]) == .array([.integer(1)]))
             await redis.close()

@@ -25,7 +25,7 @@ import Testing
     }
 
     @Test func rejectsMalformedAddresses() {
-        for addr in ["host:", "host:port", "host:0", "host:70000", "[::1", "[]:1", "[::1]x", "[::1]:"] {
+        for addr in ["redis://localhost:6379", "host:1:2", "host:", "host:port", "host:0", "host:70000", "[::1", "[]:1", "[::1]x", "[::1]:"] {
             #expect(throws: RedisError.self, "\(addr)") { try RedisConfiguration(addr: addr) }
         }
     }
