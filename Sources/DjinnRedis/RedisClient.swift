@@ -84,8 +84,10 @@ public final class RedisClient: Sendable {
         try await withConnection { try await $0.publish(message, to: channel) }
     }
 
-    /// Runs `body` with a connection of the pool to itself (for MULTI/EXEC, WATCH, or several
-    /// commands in a row), waiting for one to be free if all are in use.
+    /// Runs `body` with a connection of the pool to itself (for WATCH or several commands in a
+    /// row), waiting for one to be free if all are in use. If the server drops the connection
+    /// between two commands, the second one runs on a new connection; a MULTI … EXEC block is
+    /// therefore best sent as one `pipeline`.
     public func withConnection<T>(
         isolation: isolated (any Actor)? = #isolation,
         _ body: (RedisConnection) async throws -> T

@@ -319,9 +319,12 @@ final class SubscriberCore: Sendable {
             }
             guard let outgoing else { return }
             if !outgoing.isEmpty {
+                // Recorded before sending, so that all of them are sent again if this fails.
+                for request in outgoing {
+                    awaiting.append(Awaiting(kind: request.kind, remaining: request.names.count, request: request))
+                }
                 for request in outgoing {
                     try context.append([Array(request.kind.command.utf8)] + request.names.map { Array($0.utf8) })
-                    awaiting.append(Awaiting(kind: request.kind, remaining: request.names.count, request: request))
                 }
                 try context.flush()
             }
