@@ -1,1 +1,0 @@
-// DjinnRedis: filled in by its own commit.
