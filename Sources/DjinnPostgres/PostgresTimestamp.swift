@@ -4,9 +4,15 @@ import Foundation
 /// microsecond precision. Pure arithmetic on the proleptic Gregorian calendar (no
 /// `Calendar`/`DateFormatter`, which are slow and locale-sensitive).
 public enum PostgresTimestamp {
+    /// Microseconds from 1970 to `Date`'s reference date (2001-01-01).
+    private static let referenceDateMicros: Int64 = 978_307_200_000_000
+
     /// `YYYY-MM-DD HH:MM:SS.ffffff` in UTC, rounded to the microsecond.
+    ///
+    /// Works from `timeIntervalSinceReferenceDate` (what `Date` stores) so only one
+    /// floating-point rounding happens each way: format ∘ parse is exact for 1865–2137.
     public static func format(_ date: Date) -> String {
-        let micros = Int64((date.timeIntervalSince1970 * 1_000_000).rounded())
+        let micros = Int64((date.timeIntervalSinceReferenceDate * 1_000_000).rounded()) + referenceDateMicros
         let (days, dayMicros) = floorDivide(micros, 86_400_000_000)
         let (year, month, day) = civil(fromDays: days)
         let seconds = dayMicros / 1_000_000
@@ -67,7 +73,7 @@ public enum PostgresTimestamp {
         }
         guard scanner.atEnd else { return nil }
         let total = days(fromCivil: year, month, day) * 86_400_000_000 + micros
-        return Date(timeIntervalSince1970: Double(total) / 1_000_000)
+        return Date(timeIntervalSinceReferenceDate: Double(total - referenceDateMicros) / 1_000_000)
     }
 
     // MARK: Calendar arithmetic (days relative to 1970-01-01)
