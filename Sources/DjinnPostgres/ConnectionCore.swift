@@ -235,9 +235,11 @@ final class ConnectionCore: @unchecked Sendable {
             try open()
             return
         }
+        // Read before probing: libpq reports PQTRANS_UNKNOWN once the connection is bad.
+        let transactionBefore = transactionStatus
         if PQstatus(connection) == CONNECTION_OK && !peerHasHungUp(connection) { return }
         // The session is gone. Was a transaction open on it?
-        let wasInTransaction = transactionStatus == .inTransaction || transactionStatus == .inFailedTransaction
+        let wasInTransaction = transactionBefore == .inTransaction || transactionBefore == .inFailedTransaction
         logger.info(
             "PostgreSQL session lost",
             metadata: ["error": "\(PostgresError.scrub(Self.errorMessage(of: connection), secret: configuration.password))"])
@@ -249,17 +251,22 @@ final class ConnectionCore: @unchecked Sendable {
         try open()
     }
 
-    /// True when an idle session's socket already has the server's goodbye on it (EOF or
-    /// a FATAL message): reading it makes libpq mark the connection bad.
+    /// True when an idle session's socket already has the server's goodbye on it (a
+    /// FATAL message, then EOF): reading it makes libpq mark the connection bad. An idle
+    /// session has nothing else to expect but the odd notice or notification, so reading
+    /// whatever is there never takes a reply away from a statement.
     private func peerHasHungUp(_ connection: OpaquePointer) -> Bool {
-        let socket = PQsocket(connection)
-        guard socket >= 0 else { return true }
-        var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
-        let ready = poll(&descriptor, 1, 0)
-        guard ready > 0 else { return false }
-        if PQconsumeInput(connection) == 0 { return true }
-        while let notification = PQnotifies(connection) { PQfreemem(notification) }
-        return PQstatus(connection) != CONNECTION_OK
+        // One read may return the FATAL message and only the next one the EOF.
+        for _ in 0..<8 {
+            let socket = PQsocket(connection)
+            guard socket >= 0 else { return true }
+            var descriptor = pollfd(fd: socket, events: Int16(POLLIN), revents: 0)
+            guard poll(&descriptor, 1, 0) > 0 else { return false }
+            if PQconsumeInput(connection) == 0 { return true }
+            while let notification = PQnotifies(connection) { PQfreemem(notification) }
+            if PQstatus(connection) != CONNECTION_OK { return true }
+        }
+        return false
     }
 
     /// Builds the error for a failed statement and drops the session if it is gone.
