@@ -154,7 +154,7 @@ final class ConnectionCore: @unchecked Sendable {
             }
             throw Self.transactionLostError
         }
-        try ensureLiveSession(for: statement)
+        try ensureLiveSession()
         guard let connection else { throw PostgresError(kind: .connection, message: "not connected") }
 
         let transactionBefore = transactionStatus
@@ -178,6 +178,7 @@ final class ConnectionCore: @unchecked Sendable {
             PQclear(raw)
             // The session is now mid-COPY; a fresh one is simpler than unwinding it.
             drop()
+            if transactionBefore == .inTransaction || transactionBefore == .inFailedTransaction { transactionLost = true }
             throw PostgresError(kind: .query, message: "COPY is not supported by this client")
         default:
             let error = failure(of: raw, transactionBefore: transactionBefore)
@@ -229,8 +230,8 @@ final class ConnectionCore: @unchecked Sendable {
         }
     }
 
-    /// Makes sure a live session exists before `statement` is sent (see `run`).
-    private func ensureLiveSession(for statement: Statement) throws(PostgresError) {
+    /// Makes sure a live session exists before a statement is sent (see `run`).
+    private func ensureLiveSession() throws(PostgresError) {
         guard let connection else {
             try open()
             return

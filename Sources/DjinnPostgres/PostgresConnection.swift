@@ -20,6 +20,11 @@ extension PostgresQueryable {
     public func execute(_ sql: String, _ parameters: [(any PostgresBindable)?] = []) async throws -> Int {
         try await query(sql, parameters).affectedRows
     }
+
+    /// `SELECT 1`: proves the server answers (the daemons check their database at startup).
+    public func ping() async throws {
+        _ = try await query("SELECT 1", [])
+    }
 }
 
 /// One PostgreSQL session on libpq.
@@ -95,7 +100,7 @@ public final class PostgresConnection: PostgresQueryable, CustomStringConvertibl
 
     /// Runs `body` inside BEGIN … COMMIT. Any error thrown by `body` (or by COMMIT) rolls
     /// back and is rethrown; the ROLLBACK runs even if the task was cancelled.
-    public func withTransaction<T: Sendable>(
+    public func withTransaction<T>(
         _ body: (PostgresConnection) async throws -> T
     ) async throws -> T {
         try await execute("BEGIN")

@@ -166,8 +166,11 @@ extension Array: PostgresDecodable where Element == UInt8 {
 }
 
 extension Data: PostgresDecodable {
-    /// Decodes bytea.
+    /// Decodes bytea; from json/jsonb, the JSON text's UTF-8 bytes (ready for `JSONDecoder`).
     public static func decode(from cell: PostgresCell) throws(PostgresError) -> Data {
+        if cell.type == .json || cell.type == .jsonb {
+            return cell.withUnsafeBytes { Data($0) }
+        }
         guard cell.type == .bytea else { throw cell.typeMismatch(Data.self) }
         guard let bytes = cell.withUnsafeBytes({ decodeByteaHex($0) }) else {
             throw cell.invalidValue(Data.self, "not bytea hex output")

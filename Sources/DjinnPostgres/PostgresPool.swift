@@ -56,7 +56,7 @@ public final class PostgresPool: PostgresQueryable, CustomStringConvertible {
     /// Leases a connection for the duration of `body`. If `body` leaves a transaction
     /// open (it threw mid-transaction), it is rolled back; a connection that is then not
     /// healthy is closed instead of being reused.
-    public func withConnection<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+    public func withConnection<T>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
         let (id, connection) = try await lease()
         let value: T
         do {
@@ -71,7 +71,7 @@ public final class PostgresPool: PostgresQueryable, CustomStringConvertible {
 
     /// Runs `body` in a transaction on one leased connection (BEGIN … COMMIT; ROLLBACK
     /// and rethrow on any error).
-    public func withTransaction<T: Sendable>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
+    public func withTransaction<T>(_ body: (PostgresConnection) async throws -> T) async throws -> T {
         try await withConnection { connection in try await connection.withTransaction(body) }
     }
 

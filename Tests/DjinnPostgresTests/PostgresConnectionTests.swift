@@ -135,6 +135,7 @@ enum BuildStatus: String, PostgresEnum, CaseIterable {
             let decoded = try jsonb.decode([String: JSONValue].self)
             #expect(decoded == ["image": .string("debian"), "tags": .array([.number(1), .number(2), .string("x")])])
             #expect(try row.decode(String.self, column: "j") == json)
+            #expect(try row.decode(Data.self, column: "j") == Data(json.utf8))
             #expect(try row.decode(BuildStatus.self, column: "st") == .passedWithFailures)
             #expect(try row.decode(String.self, column: "st") == "passed_with_failures")
             #expect(try row.decode(BuildStatus.self, column: "st2") == .timedOut)
@@ -313,6 +314,7 @@ enum BuildStatus: String, PostgresEnum, CaseIterable {
             #expect(syntax?.description.hasPrefix("postgres query error 42601: syntax error") == true)
             // The session is unharmed.
             #expect(try await connection.query("SELECT 1").first?.decode(Int.self, at: 0) == 1)
+            try await connection.ping()
             #expect(connection.isReusable)
         }
     }
