@@ -32,8 +32,17 @@ extension PostgresQueryable {
 /// The connection owns a `BlockingThread` and every libpq call runs there, never on
 /// Swift's cooperative pool. Statements from concurrent tasks are queued on it in order.
 /// Cancelling the awaiting task cancels its statement on the server (`PQcancel`) and
-/// throws `CancellationError`. A session found dead is replaced before the next
-/// statement (see `ConnectionCore.run` for exactly when, and when not).
+/// throws `CancellationError`; a task already cancelled sends nothing.
+///
+/// Broken sessions (server restarted, backend terminated):
+/// - Idle when it happened: the next statement notices the closed socket before
+///   sending, opens a fresh session and runs there. Nothing fails.
+/// - Mid-statement: that statement fails with a `.connection` error and is not retried
+///   (it may have been executed); the next statement opens a fresh session.
+/// - Inside a transaction: the failing statement and every later one throw
+///   `.connection` until the caller issues `ROLLBACK` (answered without the server),
+///   so the rest of a transaction never runs as autocommit statements on a new session.
+/// - Server down: each statement makes one connection attempt and throws `.connection`.
 public final class PostgresConnection: PostgresQueryable, CustomStringConvertible {
     public let configuration: PostgresConfiguration
     private let logger: Logger
