@@ -1,1 +1,0 @@
-// DjinnPostgres: filled in by its own commit.
