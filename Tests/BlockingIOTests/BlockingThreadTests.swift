@@ -26,15 +26,17 @@ import Testing
     }
 
     @Test func blockingCallsDoNotStallTheCooperativePool() async throws {
-        // More sleepers than cooperative threads: if they ran on the pool they would serialise.
-        let threads = (0..<8).map { BlockingThread(name: "sleeper-\($0)") }
+        // Eight blocking calls that each return only once all eight are blocked at the same
+        // time: with more calls than cooperative threads (two here) that is only possible
+        // when each runs on a thread of its own. Serialised, every wait would time out.
+        let threads = (0..<8).map { BlockingThread(name: "barrier-\($0)") }
         defer { threads.forEach { $0.shutdown() } }
-        let start = ContinuousClock.now
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for t in threads { group.addTask { try await t.run { _ = usleep(300_000) } } }
-            try await group.waitForAll()
+        let barrier = CountingBarrier(parties: 8)
+        let met = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for t in threads { group.addTask { try await t.run { barrier.arriveAndWait(timeout: 20) } } }
+            return try await group.reduce(true) { $0 && $1 }
         }
-        #expect(ContinuousClock.now - start < .milliseconds(1500))
+        #expect(met)
     }
 
     @Test func rejectsWorkAfterShutdown() async throws {
@@ -42,5 +44,27 @@ import Testing
         thread.shutdown()
         thread.join()
         await #expect(throws: BlockingThreadError.shutDown("test-shutdown")) { try await thread.run { 1 } }
+    }
+}
+
+/// Blocks each arriving thread until `parties` threads have arrived (or the timeout passes).
+final class CountingBarrier: @unchecked Sendable {
+    private let condition = NSCondition()
+    private var arrived = 0
+    private let parties: Int
+
+    init(parties: Int) { self.parties = parties }
+
+    /// True when every party arrived before `timeout` seconds.
+    func arriveAndWait(timeout: TimeInterval) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        arrived += 1
+        condition.broadcast()
+        let deadline = Date(timeIntervalSinceNow: timeout)
+        while arrived < parties {
+            if !condition.wait(until: deadline) { return arrived >= parties }
+        }
+        return true
     }
 }

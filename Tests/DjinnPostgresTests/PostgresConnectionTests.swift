@@ -433,21 +433,35 @@ enum BuildStatus: String, PostgresEnum, CaseIterable {
     }
 
     @Test func blockingCallsRunOffTheCooperativePool() async throws {
-        // Eight sleeping statements on eight connections: if libpq blocked cooperative
-        // threads (two on this machine) they would take about 8 × 0.3 s.
+        // Eight statements that each finish only once all eight are running at the same
+        // time. If libpq calls blocked cooperative threads (two on this machine) at most two
+        // could be in flight, and every statement would hit its 20 s limit and fail.
         let database = try await TestDatabase.create()
         var connections: [PostgresConnection] = []
         for _ in 0..<8 { connections.append(try await PostgresConnection.connect(database.configuration, logger: quietLogger)) }
-        let start = ContinuousClock.now
-        try await withThrowingTaskGroup(of: Void.self) { group in
-            for connection in connections {
-                group.addTask { _ = try await connection.query("SELECT pg_sleep(0.3)") }
+        let barrier = """
+            DO $barrier$
+            DECLARE deadline timestamptz := clock_timestamp() + interval '20 seconds';
+            BEGIN
+              WHILE (SELECT count(*) FROM pg_stat_activity
+                     WHERE datname = current_database() AND query LIKE '%barrier-8%') < 8 LOOP
+                IF clock_timestamp() > deadline THEN RAISE EXCEPTION 'only some of the eight statements ran at once'; END IF;
+                PERFORM pg_sleep(0.01);
+                PERFORM pg_stat_clear_snapshot();  -- pg_stat_activity is cached per transaction
+              END LOOP;
+            END $barrier$ /* barrier-8 */
+            """
+        var failure: (any Error)?
+        do {
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                for connection in connections { group.addTask { _ = try await connection.query(barrier) } }
+                try await group.waitForAll()
             }
-            try await group.waitForAll()
+        } catch {
+            failure = error
         }
-        let elapsed = ContinuousClock.now - start
         for connection in connections { await connection.close() }
-        #expect(elapsed < .milliseconds(1500), "took \(elapsed)")
+        if let failure { throw failure }
     }
 
     @Test func concurrentStatementsOnOneConnectionAreSerialised() async throws {

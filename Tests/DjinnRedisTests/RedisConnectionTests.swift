@@ -126,7 +126,8 @@ import Testing
         }
         // Three attempts: pauses of 50 ms and 100 ms between them.
         #expect(seconds >= 0.14)
-        #expect(seconds < 2)
+        // Bounded, not endless (generous: the whole suite shares two cores).
+        #expect(seconds < 20)
     }
 
     @Test func closedConnectionRefusesCommands() async throws {
