@@ -215,20 +215,20 @@ import Testing
 
     /// Roles are cluster-wide and other tests create them, so this runs on a PostgreSQL of its own.
     @Test func grantsSkipRolesThatDoNotExist() async throws {
-        let server = try await OwnPostgres.start()
+        let server = try await PrivateServices.start(redis: false)
         let outcome: Result<Void, Error>
         do {
             let djinnRoles = "SELECT count(*) FROM pg_roles WHERE rolname LIKE 'djinn\\_%' AND rolname <> current_user"
-            #expect(try await server.psql("postgres", djinnRoles) == "0\n")
-            try await server.psql("postgres", "CREATE DATABASE djinn")
-            try await server.psql("djinn", DjinnSchema.bookkeepingSQL)
+            #expect(try await server.endpoints.psql(database: "postgres", djinnRoles) == "0\n")
+            try await server.endpoints.psql(database: "postgres", "CREATE DATABASE djinn")
+            try await server.endpoints.psql(database: "djinn", DjinnSchema.bookkeepingSQL)
             for migration in DjinnSchema.migrations {
-                try await server.psql("djinn", "BEGIN;\n\(migration.sql)\nCOMMIT;")
+                try await server.endpoints.psql(database: "djinn", "BEGIN;\n\(migration.sql)\nCOMMIT;")
             }
-            try await server.psql("djinn", DjinnSchema.grantsSQL)
-            #expect(try await server.psql("postgres", djinnRoles) == "0\n")
+            try await server.endpoints.psql(database: "djinn", DjinnSchema.grantsSQL)
+            #expect(try await server.endpoints.psql(database: "postgres", djinnRoles) == "0\n")
             // Only the owner holds privileges.
-            #expect(try await server.psql("djinn", """
+            #expect(try await server.endpoints.psql(database: "djinn", """
                 SELECT count(*) FROM pg_class c CROSS JOIN LATERAL aclexplode(c.relacl) a
                 WHERE c.relnamespace = 'public'::regnamespace AND a.grantee <> c.relowner
                 """) == "0\n")
@@ -236,49 +236,7 @@ import Testing
         } catch {
             outcome = .failure(error)
         }
-        try await server.stop()
+        try await server.shutdown()
         try outcome.get()
-    }
-}
-
-/// A PostgreSQL of this test's own, started with scripts/services.
-///
-/// Not `PrivateServices`: Foundation's `Process` on Linux notices a child's exit only when
-/// every holder of an inherited socket has closed it, and the daemons `scripts/services
-/// start` leaves behind inherit it, so `runCommand` never returns. Closing the inherited
-/// descriptors before the script runs avoids that.
-struct OwnPostgres {
-    var directory: String
-    var environment: [String: String]
-
-    static func start() async throws -> OwnPostgres {
-        let script = TestServices.servicesScript
-        let output = try await runCommand([
-            "/bin/bash", "-c",
-            #"for fd in $(ls /proc/$$/fd); do [ "$fd" -gt 2 ] && eval "exec $fd>&-"; done; exec "$0" start --no-redis"#,
-            script,
-        ])
-        var env: [String: String] = [:]
-        for line in output.split(separator: "\n") {
-            guard let eq = line.firstIndex(of: "=") else { continue }
-            env[String(line[..<eq])] = String(line[line.index(after: eq)...])
-        }
-        guard let directory = env["DJINN_SERVICES_DIR"], env["DJINN_PG_PORT"] != nil else {
-            throw TestServicesError.command("scripts/services start --no-redis", 0, output)
-        }
-        return OwnPostgres(directory: directory, environment: env)
-    }
-
-    @discardableResult
-    func psql(_ database: String, _ sql: String) async throws -> String {
-        try await runCommand(
-            ["/usr/bin/env", "psql", "-X", "-q", "-tA", "-v", "ON_ERROR_STOP=1",
-             "-h", environment["DJINN_PG_HOST"] ?? "127.0.0.1", "-p", environment["DJINN_PG_PORT"] ?? "",
-             "-U", environment["DJINN_PG_USER"] ?? "", "-d", database, "-c", sql],
-            environment: ["PGPASSWORD": environment["DJINN_PG_PASSWORD"] ?? ""])
-    }
-
-    func stop() async throws {
-        try await runCommand([TestServices.servicesScript, "stop", directory])
     }
 }

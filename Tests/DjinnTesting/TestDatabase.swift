@@ -9,22 +9,25 @@ public struct TestDatabase: Sendable {
     public static func create(prefix: String = "t") async throws -> TestDatabase {
         let endpoints = try await TestServices.endpoints()
         let name = "\(prefix)_\(getpid())_\(UUID().uuidString.prefix(8).lowercased())"
-        try await psql(endpoints, database: "postgres", "CREATE DATABASE \"\(name)\"")
+        try await endpoints.psql(database: "postgres", "CREATE DATABASE \"\(name)\"")
         return TestDatabase(name: name, endpoints: endpoints)
     }
 
     /// Runs SQL through `psql` (setup and assertions only; the code under test uses its own client).
     @discardableResult
     public func psql(_ sql: String) async throws -> String {
-        try await Self.psql(endpoints, database: name, sql)
+        try await endpoints.psql(database: name, sql)
     }
+}
 
+extension ServiceEndpoints {
+    /// Runs SQL through `psql` as the admin user; returns its unaligned, tuples-only output.
     @discardableResult
-    static func psql(_ e: ServiceEndpoints, database: String, _ sql: String) async throws -> String {
+    public func psql(database: String, _ sql: String) async throws -> String {
         try await runCommand(
             ["/usr/bin/env", "psql", "-X", "-q", "-tA", "-v", "ON_ERROR_STOP=1",
-             "-h", e.pgHost, "-p", String(e.pgPort), "-U", e.pgUser, "-d", database, "-c", sql],
-            environment: ["PGPASSWORD": e.pgPassword])
+             "-h", pgHost, "-p", String(pgPort), "-U", pgUser, "-d", database, "-c", sql],
+            environment: ["PGPASSWORD": pgPassword])
     }
 }
 
