@@ -1,1 +1,5 @@
-print("not yet")
+import Foundation
+import DjinnConsumer
+import DjinnDaemon
+
+exit(await DaemonMain.run(ConsumerProgram.self))

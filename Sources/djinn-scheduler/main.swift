@@ -1,1 +1,5 @@
-print("not yet")
+import Foundation
+import DjinnScheduler
+import DjinnDaemon
+
+exit(await DaemonMain.run(SchedulerProgram.self))

@@ -1,1 +1,5 @@
-print("not yet")
+import Foundation
+import DjinnWorker
+import DjinnDaemon
+
+exit(await DaemonMain.run(WorkerProgram.self))

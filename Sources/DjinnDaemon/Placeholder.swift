@@ -1,1 +1,0 @@
-// DjinnDaemon: filled in by its own commit.

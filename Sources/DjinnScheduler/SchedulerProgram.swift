@@ -1,0 +1,32 @@
+import DjinnConfig
+import DjinnDaemon
+import ServiceLifecycle
+
+/// djinn-scheduler: turns due cron rows into queued builds.
+public enum SchedulerProgram: DaemonProgram {
+    public typealias Settings = SchedulerSettings
+
+    public static let name = "djinn-scheduler"
+    public static let defaultConfigPath = "djinn-scheduler.conf"
+
+    public static func load(configPath: String, driverPath: String?) throws(ConfigError) -> LoadedDaemonConfig<Settings> {
+        let loaded = try SchedulerSettings.load(path: configPath)
+        return LoadedDaemonConfig(settings: loaded.settings, warnings: loaded.warnings, checkedFiles: [configPath])
+    }
+
+    public static func common(_ s: Settings) -> CommonSettings {
+        CommonSettings(pidfile: s.pidfile, log: s.log, database: s.database, redis: s.redis)
+    }
+
+    public static func startupNotes(_ s: Settings) -> [StartupNote] {
+        [
+            .init(.info, "batch interval set to \(s.interval)"),
+            .init(.info, "batch size set to \(s.batchSize)"),
+            .init(.info, "drivers enabled: \(s.drivers.joined(separator: ", "))"),
+        ]
+    }
+
+    public static func makeServices(_ settings: Settings, context: DaemonContext) async throws -> [any Service] {
+        [IdleService(logger: context.logger, message: "scheduler ready")]
+    }
+}
