@@ -1,1 +1,3 @@
-print("not yet")
+import DjinnCtlCommands
+
+await Djinnctl.runMain()

@@ -1,1 +1,0 @@
-// DjinnCtlCommands: filled in by its own commit.
