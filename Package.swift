@@ -113,7 +113,10 @@ let package = Package(
         .testTarget(name: "DjinnRedisTests", dependencies: ["DjinnRedis", "DjinnTesting"]),
         .testTarget(name: "DjinnJobsTests", dependencies: ["DjinnJobs"]),
         .testTarget(name: "DjinnQueueTests", dependencies: ["DjinnQueue", "DjinnTesting"]),
-        .testTarget(name: "DjinnSchemaTests", dependencies: ["DjinnSchema", "DjinnTesting"]),
+        .testTarget(
+            name: "DjinnSchemaTests",
+            dependencies: ["DjinnSchema", "DjinnPostgres", "DjinnTesting", .product(name: "Logging", package: "swift-log")]
+        ),
         .testTarget(
             name: "DjinnDaemonTests",
             dependencies: ["DjinnDaemon", "DjinnWorker", "DjinnScheduler", "DjinnConsumer", "DjinnCtlCommands", "DjinnTesting"]

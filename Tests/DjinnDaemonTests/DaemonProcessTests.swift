@@ -251,4 +251,33 @@ func eventually(timeout: Duration = .seconds(10), _ condition: () throws -> Bool
         let log = try String(contentsOfFile: dir.path("s.log"), encoding: .utf8)
         #expect(!log.contains("hunter2-secret"))
     }
+
+    @Test func djinnctlMigrateTwiceWithAWorkerConfig() async throws {
+        let endpoints = try await TestServices.endpoints()
+        let db = try await TestDatabase.create()
+        let dir = try ConfigDir()
+        defer { dir.remove() }
+        // Any daemon's file works: only `database` is read (the rest would not even connect).
+        let config = try dir.write("worker.conf", workerConfigText(database: endpoints.pgAddr, redis: "127.0.0.1:1", dir: dir.url.path)
+            .replacingOccurrences(of: "name \"djinn\"", with: "name \"\(db.name)\"")
+            .replacingOccurrences(of: "djinn-admin-secret", with: endpoints.pgPassword)
+            .replacingOccurrences(of: "username \"djinn_admin\"", with: "username \"\(endpoints.pgUser)\""))
+        let first = try await BuiltProgram(name: "djinnctl").run(["migrate", "-config", config])
+        #expect(first.status == 0, "\(first.stderr)")
+        #expect(first.stdout.contains("applied 0001_initial"))
+        let second = try await BuiltProgram(name: "djinnctl").run(["migrate", "-config=\(config)"])
+        #expect(second.status == 0, "\(second.stderr)")
+        #expect(second.stdout.contains("database is up to date"))
+        let tables = try await db.psql("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'")
+        #expect(tables == "30\n")
+    }
+
+    @Test func djinnctlMigrateReportsConfigErrorsWithPosition() async throws {
+        let dir = try ConfigDir()
+        defer { dir.remove() }
+        let config = try dir.write("bad.conf", "database {\n\tname \"djinn\"\n}\n")
+        let result = try await BuiltProgram(name: "djinnctl").run(["migrate", "-config", config])
+        #expect(result.status == 1)
+        #expect(result.stderr.contains("\(config):1:1:"))
+    }
 }

@@ -1,6 +1,8 @@
+import DjinnPostgres
 import DjinnSchema
 import DjinnTesting
 import Foundation
+import Logging
 import Testing
 
 @Suite struct DjinnSchemaTests {
@@ -62,11 +64,49 @@ import Testing
         }
         #expect(try await db.psql("SELECT table_name, column_name, data_type FROM information_schema.columns WHERE table_schema = 'public' ORDER BY 1, ordinal_position") == firstPass)
 
-        let applied = try await Self.rows(db, "SELECT id FROM djinn_migrations ORDER BY id")
+        try await Self.expectDjinnCatalog(db)
+    }
+
+    /// Djinn's migrations applied through the real runner, twice, as `djinnctl migrate` does.
+    @Test func migratorTwiceLeavesExactlyDjinnsSchema() async throws {
+        let db = try await TestDatabase.create()
+        let pool = PostgresPool(configuration: db.configuration, maxConnections: 2, logger: Logger(label: "test"))
+        let first = try await Migrator(pool: pool, logger: Logger(label: "test")).migrate()
+        #expect(first.applied == DjinnSchema.migrations.map(\.id))
+        #expect(first.alreadyApplied.isEmpty)
+        let second = try await Migrator(pool: pool, logger: Logger(label: "test")).migrate()
+        #expect(second.applied.isEmpty)
+        #expect(second.alreadyApplied == DjinnSchema.migrations.map(\.id))
+        await pool.close()
+        try await Self.expectDjinnCatalog(db)
+    }
+
+    /// Two runners at once (two hosts upgraded together): the advisory lock serialises
+    /// them, every migration is applied exactly once.
+    @Test func concurrentMigratorsApplyEachMigrationOnce() async throws {
+        let db = try await TestDatabase.create()
+        let reports = try await withThrowingTaskGroup(of: Migrator.Report.self) { group in
+            for _ in 0..<3 {
+                group.addTask {
+                    let pool = PostgresPool(configuration: db.configuration, maxConnections: 1, logger: Logger(label: "test"))
+                    let report = try await Migrator(pool: pool, logger: Logger(label: "test")).migrate()
+                    await pool.close()
+                    return report
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(reports.flatMap(\.applied).sorted() == DjinnSchema.migrations.map(\.id))
+        try await Self.expectDjinnCatalog(db)
+    }
+
+    /// Tables, columns, enums, foreign keys and keys are exactly Djinn's (plus djinn_migrations).
+    static func expectDjinnCatalog(_ db: TestDatabase) async throws {
+        let applied = try await rows(db, "SELECT id FROM djinn_migrations ORDER BY id")
         #expect(applied == DjinnSchema.migrations.map(\.id))
 
         // Tables: Djinn's and our bookkeeping, nothing else.
-        let tables = try await Self.rows(db, """
+        let tables = try await rows(db, """
             SELECT table_name FROM information_schema.tables
             WHERE table_schema = 'public' AND table_type = 'BASE TABLE' ORDER BY 1
             """)
@@ -74,7 +114,7 @@ import Testing
         #expect(tables.count == ExpectedCatalog.columns.count + 1)
 
         // Columns of every table, in order.
-        let columnRows = try await Self.rows(db, """
+        let columnRows = try await rows(db, """
             SELECT table_name || '|' || column_name || '|'
                 || CASE WHEN data_type = 'USER-DEFINED' THEN udt_name ELSE data_type END || '|'
                 || is_nullable || '|' || COALESCE(column_default, '')
@@ -92,7 +132,7 @@ import Testing
         #expect(actualColumns["djinn_migrations"] == ["id|text|NO|", "applied_at|timestamp without time zone|NO|now()"])
 
         // Enum types and their labels in order.
-        let enumRows = try await Self.rows(db, """
+        let enumRows = try await rows(db, """
             SELECT t.typname || '|' || string_agg(e.enumlabel, ',' ORDER BY e.enumsortorder)
             FROM pg_type t JOIN pg_enum e ON e.enumtypid = t.oid
             WHERE t.typnamespace = 'public'::regnamespace GROUP BY t.typname ORDER BY 1
@@ -101,7 +141,7 @@ import Testing
         #expect(enumRows == expectedEnums)
 
         // Foreign keys with their delete rules.
-        let foreignKeys = try await Self.rows(db, """
+        let foreignKeys = try await rows(db, """
             SELECT k.table_name || '.' || k.column_name || ' -> ' || u.table_name || '.' || u.column_name
                 || ' ' || r.delete_rule
             FROM information_schema.referential_constraints r
@@ -117,7 +157,7 @@ import Testing
 
         // Unique and primary keys, and no index that does not back one of them.
         func keys(_ type: String) async throws -> [String] {
-            try await Self.rows(db, """
+            try await rows(db, """
                 SELECT c.table_name || '.' || string_agg(k.column_name, ',' ORDER BY k.ordinal_position)
                 FROM information_schema.table_constraints c
                 JOIN information_schema.key_column_usage k
