@@ -11,7 +11,7 @@ let package = Package(
         .library(
             name: "DjinnCore",
             targets: [
-                "BlockingIO", "DjinnConfig", "DjinnPostgres", "DjinnRedis", "DjinnJobs", "DjinnQueue",
+                "BlockingIO", "DjinnConfig", "DjinnCrypto", "DjinnPostgres", "DjinnRedis", "DjinnJobs", "DjinnQueue",
                 "DjinnSchema", "DjinnDaemon",
             ]
         ),
@@ -24,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.0.0"),
     ],
     targets: [
         // System libraries (blocking C clients; always called off the cooperative pool).
@@ -55,6 +56,15 @@ let package = Package(
         .target(
             name: "DjinnRedis",
             dependencies: ["CHiredis", "BlockingIO", .product(name: "Logging", package: "swift-log")]
+        ),
+
+        // Djinn's AES-GCM (PBKDF2 key) for variables, keys, tokens and webhook secrets.
+        .target(
+            name: "DjinnCrypto",
+            dependencies: [
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "CryptoExtras", package: "swift-crypto"),
+            ]
         ),
 
         // Job payloads as Go Djinn writes them (gob): BuildPayload, DownloadJob.
@@ -111,6 +121,7 @@ let package = Package(
         .testTarget(name: "DjinnConfigTests", dependencies: ["DjinnConfig"]),
         .testTarget(name: "DjinnPostgresTests", dependencies: ["DjinnPostgres", "DjinnTesting"]),
         .testTarget(name: "DjinnRedisTests", dependencies: ["DjinnRedis", "DjinnTesting"]),
+        .testTarget(name: "DjinnCryptoTests", dependencies: ["DjinnCrypto"]),
         .testTarget(name: "DjinnJobsTests", dependencies: ["DjinnJobs"]),
         .testTarget(name: "DjinnQueueTests", dependencies: ["DjinnQueue", "DjinnTesting"]),
         .testTarget(
