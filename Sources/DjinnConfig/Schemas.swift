@@ -18,7 +18,7 @@ enum Schemas {
     ])
 
     static let database = ParameterSchema("database", .block(BlockSchema([
-        ParameterSchema("addr", .string, required: true, validate: { HostPort.problem(with: $0, setting: "database addr") }),
+        ParameterSchema("addr", .string, required: true, validate: { HostPort.problem(with: $0, setting: "database addr", unixSocket: .directoryWithOptionalPort) }),
         ParameterSchema("name", .string),
         ParameterSchema("username", .string),
         ParameterSchema("password", .string),
@@ -27,7 +27,7 @@ enum Schemas {
     ])), required: true)
 
     static let redis = ParameterSchema("redis", .block(BlockSchema([
-        ParameterSchema("addr", .string, required: true, validate: { HostPort.problem(with: $0, setting: "redis addr") }),
+        ParameterSchema("addr", .string, required: true, validate: { HostPort.problem(with: $0, setting: "redis addr", unixSocket: .file) }),
         ParameterSchema("password", .string),
     ])), required: true)
 

@@ -193,11 +193,33 @@ enum HostPort {
         return (String(host), String(port))
     }
 
-    /// A validator: nil when `address` is `host:port` with a numeric port.
-    static func problem(with address: String, setting: String) -> String? {
-        guard let (_, port) = split(address), let number = Int(port), (0...65535).contains(number) else {
-            return "\(setting) must be host:port, not \"\(address)\""
+    /// A validator: nil when `address` is `host:port` with a port in 1…65535, or, where the
+    /// client supports it, an absolute unix-socket path (PostgreSQL: the socket directory,
+    /// optionally `:port`; Redis: the socket file).
+    static func problem(with address: String, setting: String, unixSocket: UnixSocketForm = .none) -> String? {
+        if address.hasPrefix("/") && unixSocket != .none {
+            if unixSocket == .directoryWithOptionalPort, let colon = address.lastIndex(of: ":") {
+                let port = address[address.index(after: colon)...]
+                guard let number = Int(port), (1...65535).contains(number) else {
+                    return "\(setting) has an invalid port in \"\(address)\""
+                }
+            }
+            return nil
+        }
+        guard let (_, port) = split(address), let number = Int(port), (1...65535).contains(number) else {
+            switch unixSocket {
+            case .none: return "\(setting) must be host:port, not \"\(address)\""
+            case .directoryWithOptionalPort:
+                return "\(setting) must be host:port or a unix-socket directory, not \"\(address)\""
+            case .file: return "\(setting) must be host:port or a unix-socket path, not \"\(address)\""
+            }
         }
         return nil
+    }
+
+    enum UnixSocketForm {
+        case none
+        case directoryWithOptionalPort
+        case file
     }
 }

@@ -16,6 +16,11 @@ public struct Djinnctl: AsyncParsableCommand {
     /// The entry point. Written out because, called from another module's top-level code,
     /// `main()` resolves to ParsableCommand's synchronous one, which cannot run async commands.
     public static func runMain(arguments: [String]? = nil) async -> Never {
+        // `-version` as the daemons spell it (ArgumentParser knows only --version).
+        if (arguments ?? Array(CommandLine.arguments.dropFirst())) == ["-version"] {
+            print(DjinnctlVersion.line)
+            exit()
+        }
         do {
             var command = try parseAsRoot(arguments)
             if var asyncCommand = command as? any AsyncParsableCommand {

@@ -27,7 +27,7 @@ struct DaemonConnections: Sendable {
             await pool.close()
             throw DaemonStartError.redis(redisConfig.description, error)
         }
-        logger.info("connected to postgres \(pgConfig.description) and redis \(redisConfig.description)")
+        logger.info("connected to \(pgConfig.description) and \(redisConfig.description)")
         return DaemonConnections(postgres: pool, redis: client, redisConfiguration: redisConfig)
     }
 
@@ -44,7 +44,7 @@ enum DaemonStartError: Error, CustomStringConvertible {
     var description: String {
         switch self {
         case .database(let target, let error): return "database \(target): \(error)"
-        case .redis(let target, let error): return "redis \(target): \(error)"
+        case .redis(let target, let error): return "\(target): \(error)"
         }
     }
 }

@@ -72,7 +72,7 @@ public enum DaemonMain {
         logger.logLevel = level
         logger.info("logging initialized, writing to \(destination.path) at level \(common.log.level.rawValue.uppercased())")
         for warning in loaded.warnings { logger.warning("\(warning.description)") }
-        for note in P.startupNotes(settings) { logger.log(level: note.level, "\(note.message)") }
+        for note in P.startupNotes(settings) + commonNotes(common) { logger.log(level: note.level, "\(note.message)") }
 
         var pidfile: Pidfile?
         if !common.pidfile.isEmpty {
@@ -128,6 +128,14 @@ public enum DaemonMain {
         return status
     }
 
+    /// What the shared blocks imply that an operator would not expect.
+    static func commonNotes(_ common: CommonSettings) -> [StartupNote] {
+        if let tls = common.database.tls, tls.ca.isEmpty || tls.cert.isEmpty || tls.key.isEmpty {
+            return [.init(.warning, "database tls needs ca, cert and key for sslmode verify-full: connecting without TLS")]
+        }
+        return []
+    }
+
     private static func fail(_ name: String, _ logger: Logger, _ message: String) -> Int32 {
         logger.error("\(message)")
         printError("\(name): \(message)")
@@ -157,6 +165,7 @@ struct HousekeepingService: Service {
             group.addTask {
                 for await _ in hangups.cancelOnGracefulShutdown() {
                     do {
+                        guard destination.path != LogDestination.standardOutput.path else { continue }
                         try destination.reopen()
                         logger.info("log file reopened")
                     } catch {

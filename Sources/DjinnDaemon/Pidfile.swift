@@ -7,7 +7,7 @@ import Darwin
 /// The daemon's pidfile: decimal PID, no newline, mode 0644 (as Go Djinn writes it).
 ///
 /// Unlike Go, a daemon refuses to start over the pidfile of a live process, and the
-/// file is removed on every exit path once written (`DaemonRunner` owns that).
+/// file is removed on every exit path once written (`DaemonMain` owns that).
 public struct Pidfile: Sendable {
     public let path: String
 

@@ -4,7 +4,7 @@ import Glibc
 
 /// sd_notify(3) without libsystemd: one datagram to `$NOTIFY_SOCKET`.
 ///
-/// Units use `Type=notify`, so the daemon says READY=1 once its connections are up and
+/// A unit with `Type=notify` waits for READY=1, sent once the connections are up, and
 /// STOPPING=1 when a graceful shutdown starts. Without NOTIFY_SOCKET it does nothing.
 public struct SystemdNotifier: Sendable {
     public let socketPath: String?

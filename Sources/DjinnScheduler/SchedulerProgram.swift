@@ -19,11 +19,16 @@ public enum SchedulerProgram: DaemonProgram {
     }
 
     public static func startupNotes(_ s: Settings) -> [StartupNote] {
-        [
-            .init(.info, "batch interval set to \(s.interval)"),
+        var notes: [StartupNote] = [
+            .init(.info, "batch interval set to \(GoDuration.format(s.interval))"),
             .init(.info, "batch size set to \(s.batchSize)"),
             .init(.info, "drivers enabled: \(s.drivers.joined(separator: ", "))"),
         ]
+        if s.crypto == nil {
+            // Go needs the salt for hashids; artifact names here are random ids instead.
+            notes.append(.init(.info, "no crypto block: artifact names are random ids (nothing else needs it)"))
+        }
+        return notes
     }
 
     public static func makeServices(_ settings: Settings, context: DaemonContext) async throws -> [any Service] {

@@ -22,9 +22,25 @@ public enum WorkerProgram: DaemonProgram {
         do { worker = try WorkerSettings.load(path: configPath) } catch { errors += error.diagnostics }
         do { drivers = try DriverFileSettings.load(path: driverPath) } catch { errors += error.diagnostics }
         guard let worker, let drivers, errors.isEmpty else { throw ConfigError(diagnostics: errors) }
+        var warnings = worker.warnings + drivers.warnings
+        if let missing = missingDriverBlock(worker.settings.driverKind, in: drivers.settings) {
+            warnings.append(.warning(missing, at: SourceLocation(file: driverPath, line: 1, column: 1)))
+        }
         return LoadedDaemonConfig(settings: Settings(worker: worker.settings, drivers: drivers.settings),
-                                  warnings: worker.warnings + drivers.warnings,
-                                  checkedFiles: [configPath, driverPath])
+                                  warnings: warnings, checkedFiles: [configPath, driverPath])
+    }
+
+    /// The configured driver's block is what gives it a host, user or disks; without it
+    /// every build would fail at driver creation, so say so at start.
+    static func missingDriverBlock(_ kind: DriverKind, in drivers: DriverFileSettings) -> String? {
+        let present: Bool
+        switch kind {
+        case .os: return nil
+        case .ssh: present = drivers.ssh != nil
+        case .docker: present = drivers.docker != nil
+        case .qemu: present = drivers.qemu != nil
+        }
+        return present ? nil : "no \"driver \(kind.rawValue) { … }\" block: \(kind.rawValue) builds will fail until one is added"
     }
 
     public static func common(_ settings: Settings) -> CommonSettings {

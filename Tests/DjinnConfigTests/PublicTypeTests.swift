@@ -56,6 +56,12 @@ import Testing
         #expect(HostPort.split("[::1]") == nil)
         #expect(HostPort.split("host:") == nil)
         #expect(HostPort.problem(with: "h:99999", setting: "x") == #"x must be host:port, not "h:99999""#)
+        #expect(HostPort.problem(with: "h:0", setting: "x") == #"x must be host:port, not "h:0""#)
+        #expect(HostPort.problem(with: "/run/postgresql", setting: "x", unixSocket: .directoryWithOptionalPort) == nil)
+        #expect(HostPort.problem(with: "/run/postgresql:5433", setting: "x", unixSocket: .directoryWithOptionalPort) == nil)
+        #expect(HostPort.problem(with: "/run/pg:0", setting: "x", unixSocket: .directoryWithOptionalPort) == #"x has an invalid port in "/run/pg:0""#)
+        #expect(HostPort.problem(with: "/run/redis.sock", setting: "x", unixSocket: .file) == nil)
+        #expect(HostPort.problem(with: "/run/redis.sock", setting: "x") == #"x must be host:port, not "/run/redis.sock""#)
         #expect(DatabaseSettings(addr: "db.internal:6432").host == "db.internal")
         #expect(DatabaseSettings(addr: "db.internal:6432").port == "6432")
     }

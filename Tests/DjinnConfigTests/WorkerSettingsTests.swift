@@ -274,8 +274,8 @@ import Testing
     }
 
     @Test func addressesMustBeHostAndPort() {
-        #expect(errors(Minimal.worker + "database { addr \"localhost\" }\n") == [#"worker.conf:6:12: database addr must be host:port, not "localhost""#])
-        #expect(errors(Minimal.worker + "redis { addr \"localhost:redis\" }\n") == [#"worker.conf:6:9: redis addr must be host:port, not "localhost:redis""#])
+        #expect(errors(Minimal.worker + "database { addr \"localhost\" }\n") == [#"worker.conf:6:12: database addr must be host:port or a unix-socket directory, not "localhost""#])
+        #expect(errors(Minimal.worker + "redis { addr \"localhost:redis\" }\n") == [#"worker.conf:6:9: redis addr must be host:port or a unix-socket path, not "localhost:redis""#])
         #expect(errors(Minimal.worker + "smtp { addr \"::1\" }\n") == [#"worker.conf:6:8: smtp addr must be host:port, not "::1""#])
         #expect(errors(Minimal.worker + "smtp { ca \"/ca.pem\" }\n") == ["worker.conf:6:1: smtp.addr not configured"])
     }

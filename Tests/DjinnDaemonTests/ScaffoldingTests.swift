@@ -1,4 +1,5 @@
 import Foundation
+import DjinnConfig
 import Logging
 import Testing
 @testable import DjinnDaemon
@@ -169,5 +170,23 @@ import Testing
         #expect(WorkerProgram.queueName(try workerSettings(driver: "os")) == "builds_os")
         #expect(WorkerProgram.queueName(try workerSettings(driver: "qemu"), hostMachine: "x86_64") == "builds_qemu-x86_64")
         #expect(WorkerProgram.queueName(try workerSettings(driver: "qemu-aarch64")) == "builds_qemu-aarch64")
+    }
+}
+
+@Suite struct StartupNoteTests {
+    @Test func partialTLSIsWarnedAbout() {
+        let database = { (tls: TLSFiles?) in
+            CommonSettings(pidfile: "", log: LogSettings(), database: DatabaseSettings(addr: "h:1", name: "", username: "", password: "", tls: tls),
+                           redis: RedisSettings(addr: "h:2", password: ""))
+        }
+        #expect(DaemonMain.commonNotes(database(nil)).isEmpty)
+        #expect(DaemonMain.commonNotes(database(TLSFiles(ca: "a", cert: "c", key: "k"))).isEmpty)
+        #expect(DaemonMain.commonNotes(database(TLSFiles(ca: "a", cert: "", key: ""))).first?.level == .warning)
+    }
+
+    @Test func workerWarnsWhenItsDriverHasNoBlock() {
+        #expect(WorkerProgram.missingDriverBlock(.os, in: DriverFileSettings()) == nil)
+        #expect(WorkerProgram.missingDriverBlock(.docker, in: DriverFileSettings())?.contains("driver docker") == true)
+        #expect(WorkerProgram.missingDriverBlock(.ssh, in: DriverFileSettings(ssh: SSHDriverSettings(timeout: .seconds(60)))) == nil)
     }
 }
