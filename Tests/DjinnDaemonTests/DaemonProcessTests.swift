@@ -184,6 +184,20 @@ func eventually(timeout: Duration = .seconds(10), _ condition: () throws -> Bool
         #expect(consumer.status == 0, "\(consumer.stderr)")
     }
 
+    /// The example configs shipped in dist/ are what operators copy: they must load.
+    @Test func distExampleConfigsPassCheck() async throws {
+        let dist = TestServices.repositoryRoot.appendingPathComponent("dist")
+        let d = { (name: String) in dist.appendingPathComponent(name).path }
+        let worker = try await BuiltProgram(name: "djinn-worker").run(["-check", "-config", d("worker.conf"), "-driver", d("driver.conf")])
+        #expect(worker.status == 0, "\(worker.stderr)")
+        #expect(worker.stderr.isEmpty, "warnings: \(worker.stderr)")
+        for (program, file) in [("djinn-scheduler", "scheduler.conf"), ("djinn-consumer", "consumer.conf")] {
+            let result = try await BuiltProgram(name: program).run(["-check", "-config", d(file)])
+            #expect(result.status == 0, "\(file): \(result.stderr)")
+            #expect(result.stderr.isEmpty, "\(file) warnings: \(result.stderr)")
+        }
+    }
+
     @Test(arguments: [SIGTERM, SIGINT])
     func runsWithPidfileAndStopsCleanlyOnSignal(_ signal: Int32) async throws {
         let endpoints = try await TestServices.endpoints()
