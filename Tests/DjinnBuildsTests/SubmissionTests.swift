@@ -20,6 +20,9 @@ extension BuildFixture {
     }
 }
 
+func hex(_ text: String) -> String { hex(Array(text.utf8)) }
+func hex(_ bytes: [UInt8]) -> String { bytes.map { ($0 < 16 ? "0" : "") + String($0, radix: 16) }.joined() }
+
 let everyFeatureManifest = """
     namespace: web/frontend@alice
     driver:
@@ -227,7 +230,11 @@ let everyFeatureManifest = """
         // The payload bytes are exactly Go's: the constant type message, then the value.
         let payload = try BuildPayload(gob: envelope.data)
         #expect(payload == BuildPayload(host: "djinn-scheduler", buildID: build.id))
-        #expect(Array(envelope.data.prefix(3)) == [0x2a, 0xff, 0x81])
+        // Spec §3.6 fixture: the 43-byte type message, then `16 ff82 01 0f "djinn-scheduler" 01 02 00`.
+        #expect(build.id == 1)
+        let typeMessage = "2aff8103010107" + hex("Payload") + "01ff820001020104" + hex("Host") + "010c000107" + hex("BuildID") + "0104000000"
+        let valueMessage = "16ff82010f" + hex("djinn-scheduler") + "010200"
+        #expect(hex(envelope.data) == typeMessage + valueMessage)
     }
 
     @Test func qemuGoesToItsArchQueueWithArchForced() async throws {
