@@ -66,56 +66,56 @@ final class EventLog: Sendable {
     /// A worker is simulated by updating rows by hand while `follow` polls.
     @Test(arguments: [BuildStatus.passed, .failed])
     func followsABuildInTheDatabaseUntilItFinishes(_ final: BuildStatus) async throws {
-        let f = try await BuildFixture.make()
-        defer { Task { await f.close() } }
-        let user = try await f.addUser("gina")
-        let build = try await f.submitter().submit(
-            BuildRequest(userID: user.id, manifest: try parse(osManifest), trigger: .manual(by: user)))
-        let jobIDs = try await f.rows("SELECT id FROM build_jobs ORDER BY id").map { Int64($0[0]!)! }
-        #expect(jobIDs.count == 2)
+        try await BuildFixture.with { f in
+            let user = try await f.addUser("gina")
+            let build = try await f.submitter().submit(
+                BuildRequest(userID: user.id, manifest: try parse(osManifest), trigger: .manual(by: user)))
+            let jobIDs = try await f.rows("SELECT id FROM build_jobs ORDER BY id").map { Int64($0[0]!)! }
+            #expect(jobIDs.count == 2)
 
-        let events = EventLog()
-        let pool = f.pool
-        let follow = Task {
-            try await BuildFollower.follow(buildID: build.id, store: BuildStore(pool), interval: .milliseconds(20)) { event in
-                events.append(event)
+            let events = EventLog()
+            let pool = f.pool
+            let follow = Task {
+                try await BuildFollower.follow(buildID: build.id, store: BuildStore(pool), interval: .milliseconds(20)) { event in
+                    events.append(event)
+                }
             }
+            func waitFor(_ count: Int) async throws {
+                for _ in 0..<500 where events.all.count < count { try await Task.sleep(for: .milliseconds(10)) }
+            }
+            try await f.pool.execute("UPDATE builds SET status = 'running', started_at = now() WHERE id = $1", [build.id])
+            try await f.pool.execute("UPDATE build_jobs SET status = 'running' WHERE id = $1", [jobIDs[0]])
+            try await waitFor(1)
+            try await f.pool.execute("UPDATE build_jobs SET status = 'passed' WHERE id = $1", [jobIDs[0]])
+            try await f.pool.execute("UPDATE build_jobs SET status = 'running', output = $2 WHERE id = $1", [jobIDs[1], "+ make\n"])
+            try await waitFor(4)
+            try await f.pool.execute("UPDATE build_jobs SET output = output || $2 WHERE id = $1", [jobIDs[1], "cc -o app app.c\n"])
+            try await waitFor(5)
+            try await f.pool.execute(
+                "UPDATE build_jobs SET status = $2, output = output || 'done\n' WHERE id = $1", [jobIDs[1], final])
+            try await f.pool.execute(
+                "UPDATE builds SET status = $2, finished_at = now(), output = $3 WHERE id = $1",
+                [build.id, final, final == .failed ? "job build/build.1 failed" : nil])
+            let status = try await follow.value
+            #expect(status == final)
+            #expect(events.all == [
+                .jobStatus(stage: "setup - #1", job: "create-driver", status: .running),
+                .jobStatus(stage: "setup - #1", job: "create-driver", status: .passed),
+                .jobStatus(stage: "build", job: "build.1", status: .running),
+                .jobOutput(stage: "build", job: "build.1", text: "+ make\n"),
+                .jobOutput(stage: "build", job: "build.1", text: "cc -o app app.c\n"),
+                .jobOutput(stage: "build", job: "build.1", text: "done\n"),
+                .jobStatus(stage: "build", job: "build.1", status: final),
+                .finished(status: final, output: final == .failed ? "job build/build.1 failed" : nil),
+            ])
         }
-        func waitFor(_ count: Int) async throws {
-            for _ in 0..<500 where events.all.count < count { try await Task.sleep(for: .milliseconds(10)) }
-        }
-        try await f.pool.execute("UPDATE builds SET status = 'running', started_at = now() WHERE id = $1", [build.id])
-        try await f.pool.execute("UPDATE build_jobs SET status = 'running' WHERE id = $1", [jobIDs[0]])
-        try await waitFor(1)
-        try await f.pool.execute("UPDATE build_jobs SET status = 'passed' WHERE id = $1", [jobIDs[0]])
-        try await f.pool.execute("UPDATE build_jobs SET status = 'running', output = $2 WHERE id = $1", [jobIDs[1], "+ make\n"])
-        try await waitFor(4)
-        try await f.pool.execute("UPDATE build_jobs SET output = output || $2 WHERE id = $1", [jobIDs[1], "cc -o app app.c\n"])
-        try await waitFor(5)
-        try await f.pool.execute(
-            "UPDATE build_jobs SET status = $2, output = output || 'done\n' WHERE id = $1", [jobIDs[1], final])
-        try await f.pool.execute(
-            "UPDATE builds SET status = $2, finished_at = now(), output = $3 WHERE id = $1",
-            [build.id, final, final == .failed ? "job build/build.1 failed" : nil])
-        let status = try await follow.value
-        #expect(status == final)
-        #expect(events.all == [
-            .jobStatus(stage: "setup - #1", job: "create-driver", status: .running),
-            .jobStatus(stage: "setup - #1", job: "create-driver", status: .passed),
-            .jobStatus(stage: "build", job: "build.1", status: .running),
-            .jobOutput(stage: "build", job: "build.1", text: "+ make\n"),
-            .jobOutput(stage: "build", job: "build.1", text: "cc -o app app.c\n"),
-            .jobOutput(stage: "build", job: "build.1", text: "done\n"),
-            .jobStatus(stage: "build", job: "build.1", status: final),
-            .finished(status: final, output: final == .failed ? "job build/build.1 failed" : nil),
-        ])
     }
 
     @Test func followingABuildThatDoesNotExistFails() async throws {
-        let f = try await BuildFixture.make()
-        defer { Task { await f.close() } }
-        await #expect(throws: BuildFollowError.buildNotFound(42)) {
-            try await BuildFollower.follow(buildID: 42, store: BuildStore(f.pool)) { _ in }
+        try await BuildFixture.with { f in
+            await #expect(throws: BuildFollowError.buildNotFound(42)) {
+                try await BuildFollower.follow(buildID: 42, store: BuildStore(f.pool)) { _ in }
+            }
         }
     }
 }

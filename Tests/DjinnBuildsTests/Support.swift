@@ -19,7 +19,19 @@ struct BuildFixture {
     let redis: RedisClient
     let prefix: String
 
-    static func make(maxConnections: Int = 4) async throws -> BuildFixture {
+    /// Runs `body` with a fixture and always closes its connections afterwards.
+    static func with(maxConnections: Int = 4, _ body: (BuildFixture) async throws -> Void) async throws {
+        let fixture = try await make(maxConnections: maxConnections)
+        do {
+            try await body(fixture)
+            await fixture.close()
+        } catch {
+            await fixture.close()
+            throw error
+        }
+    }
+
+    private static func make(maxConnections: Int = 4) async throws -> BuildFixture {
         let db = try await TestDatabase.create(prefix: "builds")
         let pool = PostgresPool(configuration: db.configuration, maxConnections: maxConnections, logger: quietLogger)
         _ = try await Migrator(pool: pool, logger: quietLogger).migrate()

@@ -45,7 +45,7 @@ struct Djinnctl {
         try process.run()
         try? out.close()
         try? err.close()
-        return Running(scratch: scratch, exited: exited.stream)
+        return Running(scratch: scratch, exited: exited.stream, pid: process.processIdentifier)
     }
 
     struct Running: Sendable {
@@ -57,12 +57,24 @@ struct Djinnctl {
             (try? String(contentsOf: scratch.appendingPathComponent("out"), encoding: .utf8)) ?? ""
         }
 
-        /// Waits until standard output contains `text` (or 20 s pass).
+        let pid: Int32
+
+        /// Waits until standard output contains `text`; throws after 20 s.
         func waitForOutput(_ text: String) async throws {
-            for _ in 0..<2000 where !stdout.contains(text) {
+            for _ in 0..<2000 {
+                if stdout.contains(text) { return }
                 try await Task.sleep(for: .milliseconds(10))
             }
+            throw TimedOut(waitingFor: text, stdout: stdout)
         }
+
+        struct TimedOut: Error, CustomStringConvertible {
+            var waitingFor: String
+            var stdout: String
+            var description: String { "djinnctl did not print \(waitingFor.debugDescription); it printed \(stdout.debugDescription)" }
+        }
+
+        func terminate() { kill(pid, SIGTERM) }
 
         func finish() async throws -> Result {
             var status: Int32 = -1
@@ -85,11 +97,29 @@ struct CtlFixture {
     let directory: URL
     let config: String
 
-    static func make() async throws -> CtlFixture {
+    /// Runs `body` with a fixture and always stops its Redis server afterwards.
+    static func with(_ body: (CtlFixture) async throws -> Void) async throws {
+        let fixture = try await make()
+        do {
+            try await body(fixture)
+            await fixture.close()
+        } catch {
+            await fixture.close()
+            throw error
+        }
+    }
+
+    private static func make() async throws -> CtlFixture {
         let db = try await TestDatabase.create(prefix: "ctl")
         let redisServer = try await PrivateServices.start(postgres: false)
         let pool = PostgresPool(configuration: db.configuration, maxConnections: 2, logger: quietLogger)
-        _ = try await Migrator(pool: pool, logger: quietLogger).migrate()
+        do {
+            _ = try await Migrator(pool: pool, logger: quietLogger).migrate()
+        } catch {
+            await pool.close()
+            try? await redisServer.shutdown()
+            throw error
+        }
         let redis = RedisClient(configuration: redisServer.endpoints.redisConfiguration, logger: quietLogger)
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("djinnctl-test-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
