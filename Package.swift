@@ -12,7 +12,7 @@ let package = Package(
             name: "DjinnCore",
             targets: [
                 "BlockingIO", "DjinnConfig", "DjinnCrypto", "DjinnPostgres", "DjinnRedis", "DjinnJobs", "DjinnQueue",
-                "DjinnSchema", "DjinnDaemon",
+                "DjinnSchema", "DjinnDaemon", "DjinnManifest", "DjinnBuilds",
             ]
         ),
         .executable(name: "djinn-worker", targets: ["djinn-worker"]),
@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.6.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.0.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         // System libraries (blocking C clients; always called off the cooperative pool).
@@ -76,6 +77,19 @@ let package = Package(
             dependencies: ["DjinnRedis", "DjinnJobs", .product(name: "Logging", package: "swift-log")]
         ),
 
+        // The .djinn.yml model: parsing with positions, validation, the stored re-encoding. No I/O.
+        .target(name: "DjinnManifest", dependencies: [.product(name: "Yams", package: "Yams")]),
+
+        // Builds as Djinn's server creates them: namespaces, creation and submission in one
+        // transaction, then the queue; the queries behind `djinnctl build show/-follow`.
+        .target(
+            name: "DjinnBuilds",
+            dependencies: [
+                "DjinnManifest", "DjinnPostgres", "DjinnRedis", "DjinnJobs", "DjinnQueue",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
         // Djinn's database schema and the migration runner.
         .target(name: "DjinnSchema", dependencies: ["DjinnPostgres"]),
 
@@ -95,8 +109,10 @@ let package = Package(
         .target(
             name: "DjinnCtlCommands",
             dependencies: [
-                "DjinnConfig", "DjinnPostgres", "DjinnRedis", "DjinnSchema", "DjinnDaemon",
+                "DjinnConfig", "DjinnPostgres", "DjinnRedis", "DjinnSchema", "DjinnDaemon", "DjinnManifest",
+                "DjinnBuilds",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
 
@@ -124,6 +140,21 @@ let package = Package(
         .testTarget(name: "DjinnCryptoTests", dependencies: ["DjinnCrypto"]),
         .testTarget(name: "DjinnJobsTests", dependencies: ["DjinnJobs"]),
         .testTarget(name: "DjinnQueueTests", dependencies: ["DjinnQueue", "DjinnTesting"]),
+        .testTarget(name: "DjinnManifestTests", dependencies: ["DjinnManifest"]),
+        .testTarget(
+            name: "DjinnBuildsTests",
+            dependencies: [
+                "DjinnBuilds", "DjinnManifest", "DjinnPostgres", "DjinnRedis", "DjinnJobs", "DjinnQueue",
+                "DjinnSchema", "DjinnTesting", .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "DjinnCtlTests",
+            dependencies: [
+                "DjinnBuilds", "DjinnManifest", "DjinnPostgres", "DjinnRedis", "DjinnJobs", "DjinnQueue",
+                "DjinnSchema", "DjinnTesting", .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .testTarget(
             name: "DjinnSchemaTests",
             dependencies: ["DjinnSchema", "DjinnPostgres", "DjinnTesting", .product(name: "Logging", package: "swift-log")]

@@ -17,3 +17,21 @@ extension DatabaseSettings {
         return root.databaseSettings()
     }
 }
+
+extension RedisSettings {
+    /// The `redis` block of any daemon's config file, for tools such as `djinnctl build kill`
+    /// that need nothing else; like `DatabaseSettings.load(fromConfigAt:)`, other directives are
+    /// not decoded.
+    public static func load(
+        fromConfigAt path: String,
+        environment: [String: String] = ProcessInfo.processInfo.environment,
+        fileSystem: ConfigFileSystem = .local
+    ) throws(ConfigError) -> RedisSettings {
+        let document = try ConfigParser.parse(path: path, fileSystem: fileSystem)
+        let relevant = document.parameters.filter { $0.name.text.lowercased() == "redis" }
+        var decoder = SchemaDecoder(environment: environment)
+        let root = decoder.decodeFile(relevant, schema: BlockSchema([Schemas.redis]), file: path)
+        guard !decoder.diagnostics.containsError else { throw ConfigError(diagnostics: decoder.diagnostics) }
+        return root.redisSettings()
+    }
+}

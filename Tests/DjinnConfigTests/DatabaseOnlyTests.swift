@@ -27,3 +27,28 @@ import Testing
         }
     }
 }
+
+@Suite struct RedisOnlyTests {
+    @Test func readsOnlyTheRedisBlockOfAnyDaemonFile() throws {
+        let fs = ConfigFileSystem.inMemory(["/etc/djinn/scheduler.conf": """
+            drivers ["os"]
+            unknown_directive 1
+            redis {
+                addr "cache.example:6380"
+                password "secret"
+            }
+
+            """], currentDirectory: "/")
+        let settings = try RedisSettings.load(fromConfigAt: "/etc/djinn/scheduler.conf", environment: [:], fileSystem: fs)
+        #expect(settings == RedisSettings(addr: "cache.example:6380", password: "secret"))
+    }
+
+    @Test func missingRedisBlockIsAPositionedError() {
+        let fs = ConfigFileSystem.inMemory(["/c.conf": "database {\n\taddr \"x:1\"\n}\n"], currentDirectory: "/")
+        #expect {
+            try RedisSettings.load(fromConfigAt: "/c.conf", environment: [:], fileSystem: fs)
+        } throws: { error in
+            (error as? ConfigError)?.description.hasPrefix("/c.conf:1:1:") == true
+        }
+    }
+}
