@@ -76,11 +76,13 @@ import Testing
         let pool = PostgresPool(configuration: database.configuration, maxConnections: 1, logger: quietLogger)
         let order = Locked<[Int]>([])
         let holding = Locked(false)
+        let release = Locked(false)
         try await withThrowingTaskGroup(of: Void.self) { group in
+            // Holds the only connection until every waiter has queued (no sleeps to race).
             group.addTask {
                 try await pool.withConnection { _ in
                     holding.set(true)
-                    try await Task.sleep(for: .milliseconds(400))
+                    while !release.value { try await Task.sleep(for: .milliseconds(5)) }
                 }
             }
             while !holding.value { try await Task.sleep(for: .milliseconds(5)) }
@@ -91,9 +93,10 @@ import Testing
                         _ = try await connection.query("SELECT 1")
                     }
                 }
-                try await Task.sleep(for: .milliseconds(40))  // let it queue before the next one
+                // The next waiter is added only once this one is queued.
+                #expect(await eventually { pool.statistics.waiting == waiter })
             }
-            #expect(pool.statistics.waiting == 5)
+            release.set(true)
             try await group.waitForAll()
         }
         #expect(order.value == [1, 2, 3, 4, 5])

@@ -5,18 +5,34 @@ import Testing
 @Suite struct RedisClientTests {
     @Test func pooledCommandsRunSideBySide() async throws {
         let p = testKeyPrefix("redis")
-        let client = try await RedisClient.connect(try await sharedRedisConfiguration(), logger: quietLogger, maximumConnections: 4)
-        // Four 0.3 s pops on a pool of four overlap; a fifth has to wait for a free connection.
-        let seconds = try await elapsed {
-            try await withThrowingTaskGroup(of: RESPValue.self) { group in
-                for index in 0..<5 {
-                    group.addTask { try await client.command(["BLPOP", p + "q\(index)", 0.3], timeout: .milliseconds(300)) }
-                }
-                for try await reply in group { #expect(reply == .null) }
-            }
+        // Database 6 is this test's alone, so CLIENT LIST's db=6 counts only its pops.
+        var configuration = try await sharedRedisConfiguration()
+        configuration.database = 6
+        let client = try await RedisClient.connect(configuration, logger: quietLogger, maximumConnections: 4)
+        // Five pops on a pool of four: four are blocked in Redis side by side, the fifth
+        // waits for a connection. Counted in Redis itself (CLIENT LIST), not with a clock.
+        let control = try await RedisConnection.connect(configuration, logger: quietLogger)
+        func blockedPops() async throws -> Int {
+            let clients = try await control.command(["CLIENT", "LIST"]).string ?? ""
+            return clients.split(separator: "\n").filter { $0.contains(" db=6 ") && $0.contains("cmd=blpop") }.count
         }
-        #expect(seconds >= 0.59, "the fifth pop should have waited: \(seconds) s")
-        #expect(seconds < 1.3, "\(seconds) s")
+        try await withThrowingTaskGroup(of: RESPValue.self) { group in
+            for index in 0..<5 {
+                group.addTask { try await client.command(["BLPOP", p + "q\(index)", 20], timeout: .seconds(20)) }
+            }
+            var blocked = 0
+            for _ in 0..<1000 where blocked < 4 {
+                blocked = try await blockedPops()
+                if blocked < 4 { try await Task.sleep(for: .milliseconds(10)) }
+            }
+            #expect(blocked == 4)
+            try await Task.sleep(for: .milliseconds(100))
+            #expect(try await blockedPops() == 4, "the fifth pop must wait for a free connection")
+            // Values for all five: the four blocked pops return, then the fifth gets a connection.
+            for index in 0..<5 { _ = try await control.command(["RPUSH", p + "q\(index)", "v"]) }
+            for try await reply in group { #expect(reply != .null) }
+        }
+        await control.close()
         await client.close()
     }
 

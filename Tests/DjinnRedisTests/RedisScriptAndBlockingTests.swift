@@ -157,7 +157,9 @@ import Testing
         // time. If hiredis calls blocked cooperative threads (two here) at most two could be
         // waiting, the pushes would never come, and every pop would run out its 20 s.
         let p = testKeyPrefix("redis")
-        let configuration = try await sharedRedisConfiguration()
+        // Database 5 is this test's alone, so CLIENT LIST's db=5 counts only its pops.
+        var configuration = try await sharedRedisConfiguration()
+        configuration.database = 5
         var connections: [RedisConnection] = []
         for _ in 0..<8 { connections.append(try await RedisConnection.connect(configuration, logger: quietLogger)) }
         let pool = connections
@@ -169,7 +171,7 @@ import Testing
             var blocked = 0
             for _ in 0..<1000 where blocked < 8 {
                 let clients = try await control.command(["CLIENT", "LIST"]).string ?? ""
-                blocked = clients.split(separator: "\n").filter { $0.contains("cmd=blpop") }.count
+                blocked = clients.split(separator: "\n").filter { $0.contains(" db=5 ") && $0.contains("cmd=blpop") }.count
                 if blocked < 8 { try await Task.sleep(for: .milliseconds(10)) }
             }
             for index in 0..<8 { _ = try await control.command(["RPUSH", p + "q\(index)", "go"]) }
