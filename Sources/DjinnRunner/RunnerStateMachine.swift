@@ -237,6 +237,8 @@ public struct RunnerStateMachine: Sendable, Hashable {
                 return actions
             }
         }
+        // Every job passed or passed with failures; with no jobs at all the build passed.
+        buildStatus = buildStatus.combined(with: .passed)
         phase = .destroyingDriver
         actions.append(.destroyDriver)
         return actions
