@@ -147,7 +147,8 @@ public final class ChildProcess: Sendable {
         sigemptyset(&emptyMask)
         var defaultSignals = sigset_t()
         sigemptyset(&defaultSignals)
-        for signal in 1..<32 where signal != SIGKILL && signal != SIGSTOP { sigaddset(&defaultSignals, Int32(signal)) }
+        // Every signal glibc lets us name (it refuses its two internal ones, 32 and 33).
+        for signal in 1..<65 where signal != SIGKILL && signal != SIGSTOP { _ = sigaddset(&defaultSignals, Int32(signal)) }
         if result == 0 { result = posix_spawnattr_setsigmask(&attributes, &emptyMask) }
         if result == 0 { result = posix_spawnattr_setsigdefault(&attributes, &defaultSignals) }
         if result == 0 { result = posix_spawnattr_setpgroup(&attributes, 0) }
