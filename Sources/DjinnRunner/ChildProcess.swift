@@ -83,6 +83,7 @@ public final class ChildProcess: Sendable {
         var readFD: Int32
         var outputEnded = false
         var endWhenDrained = false
+        var readCancelled = false
         var exitStatus: ExitStatus?
     }
 
@@ -182,7 +183,8 @@ public final class ChildProcess: Sendable {
 
     /// The merged stdout and stderr, in chunks of at most `chunkSize` bytes, ending when every
     /// writer closed the pipe (the child and anything it started that kept it), or — after
-    /// `endOutputWhenDrained()` — once the pipe is empty.
+    /// `endOutputWhenDrained()` — once the pipe is empty. A consumer whose task is cancelled
+    /// gets `CancellationError` within 100 ms; the output stays readable.
     public var output: Output { Output(process: self) }
 
     public struct Output: AsyncSequence, Sendable {
@@ -206,10 +208,16 @@ public final class ChildProcess: Sendable {
         state.withLock { $0.endWhenDrained = true }
     }
 
+    /// Throws `CancellationError` when the consuming task is cancelled (within 100 ms);
+    /// the output stays open and can be read on.
     private func nextChunk() async throws -> [UInt8]? {
         let fd = state.withLock { $0.outputEnded ? -1 : $0.readFD }
         guard fd >= 0 else { return nil }
-        let chunk = try await reader.run { [self] in try self.blockingRead(fd) }
+        let chunk = try await withTaskCancellationHandler {
+            try await reader.run { [self] in try self.blockingRead(fd) }
+        } onCancel: {
+            state.withLock { $0.readCancelled = true }
+        }
         if chunk == nil {
             state.withLock { state in
                 state.outputEnded = true
@@ -223,8 +231,13 @@ public final class ChildProcess: Sendable {
         return chunk
     }
 
-    private func blockingRead(_ fd: Int32) throws(ChildProcessError) -> [UInt8]? {
+    private func blockingRead(_ fd: Int32) throws -> [UInt8]? {
         while true {
+            let cancelled = state.withLock { state in
+                defer { state.readCancelled = false }
+                return state.readCancelled
+            }
+            if cancelled { throw CancellationError() }
             var readError: Int32 = 0
             let chunk = [UInt8](unsafeUninitializedCapacity: Self.chunkSize) { buffer, count in
                 let result = read(fd, buffer.baseAddress, buffer.count)
@@ -240,9 +253,9 @@ public final class ChildProcess: Sendable {
             case EAGAIN, EWOULDBLOCK:
                 if state.withLock({ $0.endWhenDrained }) { return nil }
                 var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-                _ = poll(&descriptor, 1, 100)  // wake now and then to notice endOutputWhenDrained()
+                _ = poll(&descriptor, 1, 100)  // wake now and then to notice the flags above
             default:
-                throw .system("read", readError)
+                throw ChildProcessError.system("read", readError)
             }
         }
     }

@@ -211,6 +211,24 @@ private func makeTemporaryDirectory() throws -> String {
         #expect(!process.groupExists)
     }
 
+    @Test func cancellingTheReaderStopsWaitingForOutput() async throws {
+        let process = try shell("echo first; sleep 100")
+        var iterator = process.output.makeAsyncIterator()
+        #expect(try await iterator.next().map { String(decoding: $0, as: UTF8.self) } == "first\n")
+        let reading = Task {
+            var reader = process.output.makeAsyncIterator()
+            return try await reader.next()
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        let start = ContinuousClock.now
+        reading.cancel()
+        await #expect(throws: CancellationError.self) { try await reading.value }
+        #expect(ContinuousClock.now - start < .seconds(1))
+        await process.terminateGroup()
+        #expect(try await process.wait() == .signalled(SIGTERM))
+        while try await iterator.next() != nil {}
+    }
+
     @Test func leavesNoZombies() async throws {
         var pids: [pid_t] = []
         for code in 0..<5 {
