@@ -188,7 +188,7 @@ public struct RunnerStateMachine: Sendable, Hashable {
             let scheduled = plan.jobs[index]
             let status: BuildStatus = success ? .passed : (scheduled.stageCanFail ? .passedWithFailures : .failed)
             var actions = [complete(id, status)]
-            guard buildStatus == .failed else { return .perform(actions + advance(from: index + 1)) }
+            guard status == .failed else { return .perform(actions + advance(from: index + 1)) }
             // Intended (open question 1, pre-2023 Go): stop after the job that failed the build.
             var lines = "\n"
             if let errorText {
