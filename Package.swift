@@ -12,7 +12,7 @@ let package = Package(
             name: "DjinnCore",
             targets: [
                 "BlockingIO", "DjinnConfig", "DjinnCrypto", "DjinnPostgres", "DjinnRedis", "DjinnJobs", "DjinnQueue",
-                "DjinnSchema", "DjinnDaemon", "DjinnManifest", "DjinnBuilds",
+                "DjinnSchema", "DjinnDaemon", "DjinnManifest", "DjinnBuilds", "DjinnRunner",
             ]
         ),
         .executable(name: "djinn-worker", targets: ["djinn-worker"]),
@@ -116,8 +116,15 @@ let package = Package(
             ]
         ),
 
+        // The worker's building blocks: the runner state machine, the output pipeline
+        // (masking, sanitising, bounded buffers), job scripts and child processes.
+        .target(
+            name: "DjinnRunner",
+            dependencies: ["BlockingIO", .product(name: "Logging", package: "swift-log")]
+        ),
+
         // Each daemon's logic, as a library the tests can drive.
-        .target(name: "DjinnWorker", dependencies: ["DjinnDaemon"]),
+        .target(name: "DjinnWorker", dependencies: ["DjinnDaemon", "DjinnRunner"]),
         .target(name: "DjinnScheduler", dependencies: ["DjinnDaemon"]),
         .target(name: "DjinnConsumer", dependencies: ["DjinnDaemon"]),
 
@@ -139,6 +146,7 @@ let package = Package(
         .testTarget(name: "DjinnRedisTests", dependencies: ["DjinnRedis", "DjinnTesting"]),
         .testTarget(name: "DjinnCryptoTests", dependencies: ["DjinnCrypto"]),
         .testTarget(name: "DjinnJobsTests", dependencies: ["DjinnJobs"]),
+        .testTarget(name: "DjinnRunnerTests", dependencies: ["DjinnRunner"]),
         .testTarget(name: "DjinnQueueTests", dependencies: ["DjinnQueue", "DjinnTesting"]),
         .testTarget(name: "DjinnManifestTests", dependencies: ["DjinnManifest"]),
         .testTarget(
