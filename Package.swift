@@ -118,10 +118,7 @@ let package = Package(
 
         // The worker's building blocks: the runner state machine, the output pipeline
         // (masking, sanitising, bounded buffers), job scripts and child processes.
-        .target(
-            name: "DjinnRunner",
-            dependencies: ["BlockingIO", .product(name: "Logging", package: "swift-log")]
-        ),
+        .target(name: "DjinnRunner", dependencies: ["BlockingIO"]),
 
         // Each daemon's logic, as a library the tests can drive.
         .target(name: "DjinnWorker", dependencies: ["DjinnDaemon", "DjinnRunner"]),
