@@ -230,7 +230,8 @@ import Testing
             for _ in 0..<5 { group.addTask { await postgresError { _ = try await pool.query("SELECT 1") }?.kind } }
             for try await kind in group { #expect(kind == .connection) }
         }
-        #expect(ContinuousClock.now - start < .seconds(5))
+        // Bounded, not hanging (generous: the suite shares two cores).
+        #expect(ContinuousClock.now - start < .seconds(60))
         #expect(pool.statistics.opening == 0)
         await pool.close()
     }

@@ -98,7 +98,8 @@ import Testing
         let latency = clock.now - start
         #expect(first == RedisMessage(channel: p + "kill-1", payload: bytes("secret-1")))
         #expect(first?.payloadString == "secret-1")
-        #expect(latency < .seconds(2), "delivery took \(latency)")
+        // Pushed by the read loop, not found at the 30 s health check.
+        #expect(latency < .seconds(10), "delivery took \(latency)")
 
         let binary: [UInt8] = [0, 255, 0, 10, 13]
         _ = try await client.publish(binary, to: p + "kill-2")
@@ -155,7 +156,7 @@ import Testing
         for index in 0..<20 {
             let seconds = try await elapsed { try await subscriber.subscribe([p + "c\(index)"]) }
             // Well under the 30 s health-check wait the loop would otherwise sit in.
-            #expect(seconds < 2, "subscribe took \(seconds) s")
+            #expect(seconds < 10, "subscribe took \(seconds) s")
         }
         #expect(subscriber.channels.count == 21)
         await subscriber.close()
