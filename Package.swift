@@ -110,7 +110,7 @@ let package = Package(
             name: "DjinnCtlCommands",
             dependencies: [
                 "DjinnConfig", "DjinnPostgres", "DjinnRedis", "DjinnSchema", "DjinnDaemon", "DjinnManifest",
-                "DjinnBuilds",
+                "DjinnBuilds", "DjinnScheduler",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -122,7 +122,14 @@ let package = Package(
 
         // Each daemon's logic, as a library the tests can drive.
         .target(name: "DjinnWorker", dependencies: ["DjinnDaemon", "DjinnRunner"]),
-        .target(name: "DjinnScheduler", dependencies: ["DjinnDaemon"]),
+        .target(
+            name: "DjinnScheduler",
+            dependencies: [
+                "DjinnDaemon", "DjinnBuilds", "DjinnManifest", "DjinnPostgres",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .target(name: "DjinnConsumer", dependencies: ["DjinnDaemon"]),
 
         .executableTarget(name: "djinn-worker", dependencies: ["DjinnWorker"]),
@@ -158,6 +165,14 @@ let package = Package(
             dependencies: [
                 "DjinnBuilds", "DjinnManifest", "DjinnPostgres", "DjinnRedis", "DjinnJobs", "DjinnQueue",
                 "DjinnSchema", "DjinnTesting", .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "DjinnSchedulerTests",
+            dependencies: [
+                "DjinnScheduler", "DjinnBuilds", "DjinnManifest", "DjinnPostgres", "DjinnRedis", "DjinnJobs", "DjinnQueue",
+                "DjinnSchema", "DjinnTesting", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .testTarget(
