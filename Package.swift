@@ -136,6 +136,14 @@ let package = Package(
         .executableTarget(name: "djinn-scheduler", dependencies: ["DjinnScheduler"]),
         .executableTarget(name: "djinn-consumer", dependencies: ["DjinnConsumer"]),
         .executableTarget(name: "djinnctl", dependencies: ["DjinnCtlCommands"]),
+        // bench/scheduler's measuring program (not shipped).
+        .executableTarget(
+            name: "djinn-bench-scheduler",
+            dependencies: [
+                "DjinnScheduler", "DjinnBuilds", "DjinnPostgres", "DjinnRedis", "DjinnSchema",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
 
         // Test helpers: throwaway PostgreSQL/Redis on loopback, a fresh database per test.
         .target(
