@@ -72,7 +72,10 @@ public struct CronScheduler: Sendable {
             logger.debug("loading batch of size \(batchSize)")
             let started = ContinuousClock.now
             let keys = try await CronStore(pool).dueBatch(now: now, after: after, limit: batchSize)
-            guard let last = keys.last else { break }
+            guard let last = keys.last else {
+                if summary.batches.isEmpty { logger.debug("no crons due") }
+                break
+            }
             after = last
             let outcomes = await invoke(keys, now: now, shouldStop: shouldStop)
             let batch = BatchSummary(loaded: keys.count, outcomes: outcomes, duration: ContinuousClock.now - started)
@@ -83,32 +86,29 @@ public struct CronScheduler: Sendable {
         return summary
     }
 
-    /// Invokes `keys` on up to `parallelism` connections, each taking the next cron in order.
+    /// Invokes `keys` on up to `parallelism` connections. Each connection takes the first cron
+    /// in order whose owner no other connection is busy with: every build takes its owner's
+    /// lock (for the build number) until it commits, so two connections on one owner would
+    /// only wait for each other, holding their cron locks and connections meanwhile.
     func invoke(_ keys: [CronKey], now: Date, shouldStop: @escaping @Sendable () -> Bool) async -> [CronOutcome] {
-        let next = Mutex(0)
-        let take: @Sendable () -> CronKey? = {
-            next.withLock { index in
-                guard index < keys.count, !shouldStop() else { return nil }
-                defer { index += 1 }
-                return keys[index]
-            }
-        }
+        let dispatcher = CronDispatcher(keys, shouldStop: shouldStop)
         let workers = min(parallelism, keys.count)
         return await withTaskGroup(of: [CronOutcome].self) { group in
             for _ in 0..<workers {
                 group.addTask {
                     var outcomes: [CronOutcome] = []
-                    guard let first = take() else { return outcomes }
+                    guard let first = dispatcher.take(finished: nil) else { return outcomes }
                     do {
                         try await pool.withConnection { connection in
                             var key: CronKey? = first
                             while let current = key {
                                 outcomes.append(await invoke(current, now: now, on: connection))
-                                key = take()
+                                key = dispatcher.take(finished: current)
                             }
                         }
                     } catch {
                         // Only leasing a connection throws here; the crons left are due next pass.
+                        dispatcher.release(first)
                         logger.error("cannot invoke crons: \(error)")
                         outcomes.append(.error(cronID: first.id, message: "\(error)"))
                     }
@@ -300,4 +300,40 @@ public struct PassSummary: Sendable {
     public var failed: Int { batches.reduce(0) { $0 + $1.failed } }
     public var skipped: Int { batches.reduce(0) { $0 + $1.skipped } }
     public var errors: Int { batches.reduce(0) { $0 + $1.errors } }
+}
+
+/// Hands out a page's crons in order, never two of one owner at once (see `invoke`).
+final class CronDispatcher: Sendable {
+    private struct State {
+        var pending: [CronKey]
+        var busyOwners: Set<Int64> = []
+    }
+
+    private let state: Mutex<State>
+    private let shouldStop: @Sendable () -> Bool
+
+    init(_ keys: [CronKey], shouldStop: @escaping @Sendable () -> Bool) {
+        state = Mutex(State(pending: keys))
+        self.shouldStop = shouldStop
+    }
+
+    /// Frees `finished`'s owner and returns the next cron to invoke; nil when none is left,
+    /// when every cron left belongs to an owner another connection is busy with (that
+    /// connection invokes them), or when stopping.
+    func take(finished: CronKey?) -> CronKey? {
+        state.withLock { state in
+            if let finished { state.busyOwners.remove(finished.userID) }
+            guard !shouldStop(), let index = state.pending.firstIndex(where: { !state.busyOwners.contains($0.userID) }) else {
+                return nil
+            }
+            let key = state.pending.remove(at: index)
+            state.busyOwners.insert(key.userID)
+            return key
+        }
+    }
+
+    /// Frees `key`'s owner without taking another cron.
+    func release(_ key: CronKey) {
+        _ = state.withLock { $0.busyOwners.remove(key.userID) }
+    }
 }

@@ -2,15 +2,18 @@ import DjinnBuilds
 import DjinnPostgres
 import Foundation
 
-/// Where a due cron sits in the scheduler's order (`next_run, id`): enough to page through the
-/// due crons of one pass and to claim one.
+/// Where a due cron sits in the scheduler's order (`next_run, id`), and whose it is: enough to
+/// page through the due crons of one pass, to spread them over connections and to claim one.
 public struct CronKey: Sendable, Equatable, Hashable {
     public var id: Int64
     public var nextRun: Date
+    /// The owner (`cron.user_id`).
+    public var userID: Int64
 
-    public init(id: Int64, nextRun: Date) {
+    public init(id: Int64, nextRun: Date, userID: Int64) {
         self.id = id
         self.nextRun = nextRun
+        self.userID = userID
     }
 }
 
@@ -38,16 +41,16 @@ public struct CronStore: Sendable {
         let rows: PostgresRows
         if let after {
             rows = try await database.query("""
-                SELECT id, next_run FROM cron
+                SELECT id, next_run, user_id FROM cron
                 WHERE next_run <= $1 AND (next_run, id) > ($2, $3)
                 ORDER BY next_run, id LIMIT $4
                 """, [now, after.nextRun, after.id, limit])
         } else {
             rows = try await database.query(
-                "SELECT id, next_run FROM cron WHERE next_run <= $1 ORDER BY next_run, id LIMIT $2", [now, limit])
+                "SELECT id, next_run, user_id FROM cron WHERE next_run <= $1 ORDER BY next_run, id LIMIT $2", [now, limit])
         }
         return try rows.map { row in
-            CronKey(id: try row.decode(Int64.self, at: 0), nextRun: try row.decode(Date.self, at: 1))
+            CronKey(id: try row.decode(Int64.self, at: 0), nextRun: try row.decode(Date.self, at: 1), userID: try row.decode(Int64.self, at: 2))
         }
     }
 
