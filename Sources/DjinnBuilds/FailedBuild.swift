@@ -35,9 +35,10 @@ extension BuildSubmitter {
     public func createFailed(_ request: FailedBuildRequest, on connection: PostgresConnection) async throws -> (id: Int64, number: Int64) {
         var clock = TimestampSequence()
         let createdAt = clock.next()
-        guard !(try await connection.query("SELECT id FROM users WHERE id = $1 FOR NO KEY UPDATE", [request.userID])).isEmpty else {
+        guard !(try await connection.query("SELECT id FROM users WHERE id = $1", [request.userID])).isEmpty else {
             throw BuildSubmissionError.userNotFound(request.userID)
         }
+        try await OwnerLock.acquire(ownerID: request.userID, on: connection)
         let number = try await connection.query(
             "SELECT COALESCE(MAX(number), 0) + 1 FROM builds WHERE user_id = $1", [request.userID]
         )[0].decode(Int64.self, at: 0)
@@ -59,5 +60,21 @@ extension BuildSubmitter {
                 [request.userID, buildID, tag, clock.next()])
         }
         return (buildID, number)
+    }
+}
+
+/// Serialises one owner's build creation (numbers, namespace creation) until the caller's
+/// transaction ends: `pg_advisory_xact_lock(key, owner id)`.
+///
+/// An advisory lock rather than `SELECT … FROM users FOR NO KEY UPDATE`: row locks need the
+/// UPDATE privilege on `users`, which Djinn's `djinn_scheduler` role does not have (it may only
+/// read users), so the scheduler could not create a single build under its own role.
+enum OwnerLock {
+    /// The first key of the two-key form: "djnb" (Djinn build numbers), so these locks cannot
+    /// collide with other advisory locks (the migration lock uses the one-key form).
+    static let key: Int32 = 0x646A_6E62
+
+    static func acquire(ownerID: Int64, on connection: PostgresConnection) async throws {
+        _ = try await connection.query("SELECT pg_advisory_xact_lock($1::int, $2::int)", [Int64(key), ownerID])
     }
 }

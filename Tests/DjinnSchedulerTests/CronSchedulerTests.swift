@@ -2,6 +2,7 @@ import DjinnBuilds
 import DjinnJobs
 import DjinnManifest
 import DjinnPostgres
+import DjinnSchema
 import DjinnTesting
 import Foundation
 import Testing
@@ -239,6 +240,41 @@ import Testing
             #expect(try await f.count("SELECT max(number) FROM builds") == 300)
             let queued = try await f.queuedBuilds()
             #expect(queued.count == 600 && Set(queued.map(\.buildID)).count == 600)
+        }
+    }
+
+    /// The scheduler works with only the privileges Djinn grants the `djinn_scheduler` role
+    /// (no UPDATE on users or builds): claiming, numbering, failed builds, cron updates.
+    @Test func worksUnderTheDjinnSchedulerRole() async throws {
+        try await SchedulerFixture.with { f in
+            try await f.db.psql("""
+                DO $$ BEGIN
+                    CREATE ROLE djinn_scheduler NOLOGIN;
+                EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;
+                END $$;
+                """)
+            let login = "sched_\(UUID().uuidString.prefix(8).lowercased())"
+            try await f.db.psql("CREATE ROLE \(login) LOGIN PASSWORD 'scheduler-role-pw' IN ROLE djinn_scheduler")
+            _ = try await Migrator(pool: f.pool, logger: quietLogger).migrate()  // grants the role's privileges here
+            var configuration = f.db.configuration
+            configuration.user = login
+            configuration.password = "scheduler-role-pw"
+            let rolePool = PostgresPool(configuration: configuration, maxConnections: 4, logger: quietLogger)
+            do {
+                let alice = try await f.addUser("alice")
+                let bob = try await f.addUser("bob")
+                for index in 0..<6 { try await f.addCron("c\(index)", user: index % 2 == 0 ? alice : bob, nextRun: Self.dueAt) }
+                try await f.addCron("docker", user: alice, manifest: "driver:\n  type: docker\n  image: x\n  workspace: /w\n", nextRun: Self.dueAt)
+                let summary = try await f.scheduler(pool: rolePool).runDue(now: Self.now)
+                #expect(summary.submitted == 6 && summary.failed == 1 && summary.errors == 0, "\(summary.outcomes)")
+                #expect(try await f.count("SELECT count(*) FROM cron_builds") == 7)
+                await rolePool.close()
+            } catch {
+                await rolePool.close()
+                _ = try? await f.db.psql("DROP ROLE IF EXISTS \(login)")
+                throw error
+            }
+            try await f.db.psql("DROP ROLE IF EXISTS \(login)")
         }
     }
 }
