@@ -81,6 +81,12 @@ public struct CronScheduler: Sendable {
             let batch = BatchSummary(loaded: keys.count, outcomes: outcomes, duration: ContinuousClock.now - started)
             logger.info("submitted \(batch.submitted) build(s)")
             summary.batches.append(batch)
+            if batch.errors == keys.count {
+                // Nothing of the page got through (the database is likely unreachable): do not
+                // walk every other page only to log the same error for each cron.
+                logger.error("no cron of this batch could be invoked; ending this pass")
+                break
+            }
             if keys.count < batchSize { break }
         }
         return summary

@@ -150,6 +150,11 @@ func milliseconds(_ duration: Duration) -> Double {
     Double(duration.components.seconds) * 1000 + Double(duration.components.attoseconds) / 1e15
 }
 
+/// Unbuffered, so that progress shows in a pipe or file while the next run goes on.
+func say(_ line: String) {
+    FileHandle.standardOutput.write(Data((line + "\n").utf8))
+}
+
 func report(_ result: RunResult) {
     let times = result.batches.map { milliseconds($0.duration) }.sorted()
     let perBatch: String
@@ -160,7 +165,7 @@ func report(_ result: RunResult) {
         perBatch = String(format: "%d batches of up to %d: mean %.1f ms, median %.1f ms, max %.1f ms", times.count,
                           result.batches.map(\.loaded).max() ?? 0, mean, times[times.count / 2], times.last!)
     }
-    print(String(format: "%@: %d builds in %.2f s = %.0f builds/s; %@", result.label, result.crons, result.seconds,
+    say(String(format: "%@: %d builds in %.2f s = %.0f builds/s; %@", result.label, result.crons, result.seconds,
                  result.buildsPerSecond, perBatch))
 }
 
@@ -181,7 +186,7 @@ func roundTripMicros() async throws -> Double {
 }
 
 do {
-    print(String(format: "one SELECT 1 round trip: %.0f µs", try await roundTripMicros()))
+    say(String(format: "one SELECT 1 round trip: %.0f µs", try await roundTripMicros()))
     let scheduler = try await run(
         label: "scheduler (batch \(options.batchSize), parallelism \(options.parallelism), \(options.users) user(s))",
         database: "bench_scheduler", crons: options.crons, users: options.users, batchSize: options.batchSize,
@@ -192,7 +197,7 @@ do {
         database: "bench_scheduler_baseline", crons: options.baselineCrons, users: options.users, batchSize: 1, parallelism: 1,
         redis: redis)
     report(baseline)
-    print(String(format: "speed-up over the baseline: %.1fx", scheduler.buildsPerSecond / baseline.buildsPerSecond))
+    say(String(format: "speed-up over the baseline: %.1fx", scheduler.buildsPerSecond / baseline.buildsPerSecond))
 } catch {
     FileHandle.standardError.write(Data("djinn-bench-scheduler: \(error)\n".utf8))
     await redis.close()

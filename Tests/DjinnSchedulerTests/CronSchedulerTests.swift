@@ -277,4 +277,71 @@ import Testing
             try await f.db.psql("DROP ROLE IF EXISTS \(login)")
         }
     }
+
+    /// A database error that may pass leaves the cron due with nothing written; one caused by
+    /// the cron's data is recorded as a failed build. Others in the page are not affected.
+    @Test func transientAndPermanentDatabaseErrors() async throws {
+        try await SchedulerFixture.with { f in
+            try await f.pool.execute("""
+                CREATE FUNCTION refuse_marked_drivers() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN
+                    IF NEW.config::text LIKE '%"marker":"transient"%' THEN
+                        RAISE EXCEPTION 'could not serialize (test)' USING ERRCODE = '40001';
+                    ELSIF NEW.config::text LIKE '%"marker":"permanent"%' THEN
+                        RAISE EXCEPTION 'value out of range (test)' USING ERRCODE = '22003';
+                    END IF;
+                    RETURN NEW;
+                END $$
+                """)
+            try await f.pool.execute(
+                "CREATE TRIGGER refuse BEFORE INSERT ON build_drivers FOR EACH ROW EXECUTE FUNCTION refuse_marked_drivers()")
+            let alice = try await f.addUser("alice")
+            let marked = { (marker: String) in osManifest.replacingOccurrences(of: "type: os", with: "type: os\n  marker: \(marker)") }
+            let transient = try await f.addCron("flaky", user: alice, manifest: marked("transient"), nextRun: Self.dueAt - 2)
+            let permanent = try await f.addCron("bad data", user: alice, manifest: marked("permanent"), nextRun: Self.dueAt - 1)
+            let fine = try await f.addCron("fine", user: alice, nextRun: Self.dueAt)
+            let summary = try await f.scheduler(parallelism: 1, clock: { Self.now }).runDue(now: Self.now)
+
+            guard case .error(transient, let message)? = summary.outcomes.first else {
+                Issue.record("unexpected \(summary.outcomes)")
+                return
+            }
+            #expect(message.contains("could not serialize (test)"))
+            #expect(summary.submitted == 1 && summary.failed == 1 && summary.errors == 1)
+            let crons = try await f.pool.query("SELECT id, prev_run, next_run FROM cron ORDER BY id")
+            #expect(try crons[0].decode(Date?.self, at: 1) == nil && crons[0].decode(Date.self, at: 2) == Self.dueAt - 2)  // still due
+            #expect(try crons[1].decode(Date.self, at: 2) == utc("2023-11-08 00:00:00"))
+            #expect(try crons[2].decode(Date.self, at: 2) == utc("2023-11-08 00:00:00"))
+            #expect(try await f.rows("SELECT cb.cron_id, b.status, b.output FROM cron_builds cb JOIN builds b ON b.id = cb.build_id ORDER BY cb.cron_id") == [
+                ["\(permanent)", "failed", "the database rejected the build: value out of range (test)"],
+                ["\(fine)", "queued", nil],
+            ])
+            #expect(try await f.count("SELECT count(*) FROM builds") == 2)  // nothing of the transient attempt
+            #expect(f.log.contains("ERROR cron \(transient) (flaky): "))
+            #expect(f.log.contains("it stays due and is retried next pass"))
+
+            // Once the cause is gone, the next pass invokes it.
+            try await f.pool.execute("DROP TRIGGER refuse ON build_drivers")
+            let next = try await f.scheduler(clock: { Self.now + 60 }).runDue(now: Self.now + 60)
+            #expect(next.submitted == 1)
+        }
+    }
+
+    /// When every cron of a page fails for reasons that may pass, the pass ends there.
+    @Test func aPageWhereEverythingFailsEndsThePass() async throws {
+        try await SchedulerFixture.with { f in
+            let alice = try await f.addUser("alice")
+            for index in 0..<6 { try await f.addCron("c\(index)", user: alice, nextRun: Self.dueAt - Double(index)) }
+            // Every build insert fails as if the server were restarting.
+            try await f.pool.execute("""
+                CREATE FUNCTION refuse_all() RETURNS trigger LANGUAGE plpgsql AS $$
+                BEGIN RAISE EXCEPTION 'shutting down (test)' USING ERRCODE = '57P03'; END $$
+                """)
+            try await f.pool.execute("CREATE TRIGGER refuse BEFORE INSERT ON builds FOR EACH ROW EXECUTE FUNCTION refuse_all()")
+            let summary = try await f.scheduler(batchSize: 2, parallelism: 1).runDue(now: Self.now)
+            #expect(summary.batches.count == 1 && summary.errors == 2)
+            #expect(f.log.contains("ERROR no cron of this batch could be invoked; ending this pass"))
+            #expect(try await f.count("SELECT count(*) FROM cron WHERE prev_run IS NULL") == 6)
+        }
+    }
 }
