@@ -55,7 +55,8 @@ struct ConsumerStateMachine {
     }
 
     enum WorkerNext: Equatable {
-        case run(ReservedJob)
+        /// Run this job (after performing the wake-ups).
+        case run(ReservedJob, Wakeups)
         /// No job: park (after performing the wake-ups) until given one or told to stop.
         case park(Wakeups)
         case exit(Wakeups)
@@ -187,7 +188,9 @@ struct ConsumerStateMachine {
         }
         if let job = buffer.popFirst() {
             running += 1
-            return .run(job)
+            // The buffer shrank: enough free slots may make a refill worth it.
+            if settlement != nil { wakeups.poller = wakePollerIfWanted() }
+            return .run(job, wakeups)
         }
         if phase != .running {
             liveWorkers -= 1

@@ -288,14 +288,14 @@ public final class QueueConsumer: Sendable {
             let (next, resumptions) = shared.withLock { shared in
                 let next = shared.machine.workerReady(finished: finished)
                 switch next {
-                case .run: return (next, Resumptions())
-                case .park(let wakeups), .exit(let wakeups): return (next, shared.apply(wakeups))
+                case .run(_, let wakeups), .park(let wakeups), .exit(let wakeups):
+                    return (next, wakeups == .none ? Resumptions() : shared.apply(wakeups))
                 }
             }
             resumptions.perform()
             let job: ReservedJob
             switch next {
-            case .run(let reserved):
+            case .run(let reserved, _):
                 job = reserved
             case .park:
                 guard let given = await parkWorker() else { return }

@@ -1,7 +1,7 @@
 import Foundation
 
 /// One job as a consumer's handler receives it.
-public struct QueueJob: Sendable {
+public struct QueueJob: Sendable, Equatable {
     /// The job id (the key in `Q:data`).
     public let id: String
     /// Earlier failed runs (0 on the first run).
