@@ -119,7 +119,7 @@ public final class QueueConsumer: Sendable {
         }
         guard let acker else {
             shared.withLock { $0.stage = .stopped }
-            await deregister()
+            await Task { await self.deregister() }.value
             await pollerConnection.close()
             await ackerConnection.close()
             logger.info("queue consumer stopped")
@@ -144,7 +144,8 @@ public final class QueueConsumer: Sendable {
         if crashed.load(ordering: .relaxed) {
             logger.debug("queue consumer crashed (simulated)")
         } else {
-            await deregister()
+            // In a task of its own: the pool refuses calls from a cancelled task.
+            await Task { await self.deregister() }.value
             logger.info("queue consumer stopped")
         }
         await pollerConnection.close()
