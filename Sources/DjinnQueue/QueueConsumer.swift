@@ -285,7 +285,7 @@ public final class QueueConsumer: Sendable {
 
     private func workerLoop() async {
         var finished: Settlement?
-        while true {
+        while !crashed.load(ordering: .relaxed) {
             let (next, resumptions) = shared.withLock { shared in
                 let next = shared.machine.workerReady(finished: finished)
                 switch next {
@@ -313,6 +313,8 @@ public final class QueueConsumer: Sendable {
         await withCheckedContinuation { (continuation: CheckedContinuation<ReservedJob?, Never>) in
             let delivered: ReservedJob?? = shared.withLock { shared in
                 if !shared.workerMailbox.isEmpty { return .some(shared.workerMailbox.removeFirst()) }
+                // `simulateCrash` has already resumed every parked worker.
+                if crashed.load(ordering: .relaxed) { return .some(nil) }
                 shared.workerWaiters.append(continuation)
                 return .none
             }
