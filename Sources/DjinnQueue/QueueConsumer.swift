@@ -50,6 +50,12 @@ public final class QueueConsumer: Sendable {
     /// Most jobs the scheduler or custodian moves per script call.
     static let maintenanceBatch = 1000
 
+    private static let ackArgument = RedisArgument(bytes: Array("ack".utf8))
+    private static let retryArgument = RedisArgument(bytes: Array("retry".utf8))
+    private static let killArgument = RedisArgument(bytes: Array("kill".utf8))
+    private static let requeueArgument = RedisArgument(bytes: Array("requeue".utf8))
+    private static let emptyArgument = RedisArgument(bytes: [])
+
     public convenience init(
         client: RedisClient, queue: String, options: QueueOptions = QueueOptions(), logger: Logger,
         handler: @escaping Handler
@@ -336,8 +342,10 @@ public final class QueueConsumer: Sendable {
         }
         var outcome = await runHandler(job)
         if outcome != .succeeded && Task.isCancelled { outcome = .interrupted }
+        // Randomness (a system call) only when a retry delay needs it.
+        let random = outcome == .succeeded ? 0 : Double.random(in: 0..<1)
         let settlement = lifecycle.settlement(
-            of: job, outcome: outcome, nowMilliseconds: WallClock.nowMilliseconds(), random: Double.random(in: 0..<1))
+            of: job, outcome: outcome, nowMilliseconds: WallClock.nowMilliseconds(), random: random)
         switch settlement {
         case .ack:
             break
@@ -582,16 +590,18 @@ public final class QueueConsumer: Sendable {
         var args: [any RedisArgumentConvertible] = []
         args.reserveCapacity(1 + batch.count * 5)
         args.append(WallClock.nowMilliseconds() / 1000)
+        // Shared byte arrays for the constant arguments: no per-job conversion.
+        let empty = Self.emptyArgument
         for settlement in batch {
             switch settlement {
             case .ack(let id):
-                args += ["ack", id, "", "", ""]
+                args += [Self.ackArgument, id, empty, empty, empty]
             case .retry(let id, let message, let dueAt, let error):
-                args += ["retry", id, message, dueAt, error]
+                args += [Self.retryArgument, id, message, dueAt, error]
             case .kill(let id, let message, let error):
-                args += ["kill", id, message ?? [], "", error]
+                args += [Self.killArgument, id, message ?? [], empty, error]
             case .requeue(let id):
-                args += ["requeue", id, "", "", ""]
+                args += [Self.requeueArgument, id, empty, empty, empty]
             }
         }
         let settleKeys: [any RedisArgumentConvertible] = [

@@ -97,8 +97,9 @@ public struct QueueProducer: Sendable {
         args.reserveCapacity(requests.count * 5)
         var ids: [String] = []
         ids.reserveCapacity(requests.count)
+        var generated = UUIDv4.generate(count: requests.count { ($0.id ?? "").isEmpty }).makeIterator()
         for request in requests {
-            let id = request.id.flatMap { $0.isEmpty ? nil : $0 } ?? UUIDv4.generate()
+            let id = request.id.flatMap { $0.isEmpty ? nil : $0 } ?? generated.next()!
             ids.append(id)
             args.append(id)
             args.append(Envelope(id: id, data: request.data, attempt: 0).encoded())

@@ -117,6 +117,9 @@ import Testing
             seen.insert(id)
         }
         #expect(seen.count == 1000)
+        let batch = UUIDv4.generate(count: 5000)
+        #expect(Set(batch).count == 5000 && seen.isDisjoint(with: batch))
+        #expect(batch.allSatisfy { Array($0)[14] == "4" && "89ab".contains(Array($0)[19]) && $0.count == 36 })
     }
 
     @Test func secondsText() {
