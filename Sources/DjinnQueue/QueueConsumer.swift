@@ -202,6 +202,13 @@ public final class QueueConsumer: Sendable {
             var cancel: [Task<Void, Never>] = []
             if cancelHandlers, shared.machine.graceExpired() { cancel = shared.workerTasks }
             let startGrace = first && !cancelHandlers
+            if startGrace {
+                let grace = options.shutdownGrace
+                shared.graceTask = Task {
+                    do { try await Task.sleep(for: grace) } catch { return }
+                    self.graceDidExpire()
+                }
+            }
             return .running(shared.apply(wakeups), poller: shared.pollerTask, cancel: cancel, startGrace: startGrace)
         }
         guard case .running(let resumptions, let poller, let cancel, let startGrace) = next else { return }
@@ -212,14 +219,6 @@ public final class QueueConsumer: Sendable {
         // Interrupts a wait in BLMOVE; a reserve in flight completes and its jobs are requeued.
         poller?.cancel()
         for task in cancel { task.cancel() }
-        if startGrace {
-            let grace = options.shutdownGrace
-            let task = Task {
-                do { try await Task.sleep(for: grace) } catch { return }
-                self.graceDidExpire()
-            }
-            shared.withLock { $0.graceTask = task }
-        }
     }
 
     private func graceDidExpire() {
@@ -341,7 +340,14 @@ public final class QueueConsumer: Sendable {
             return rejected.settlement
         }
         var outcome = await runHandler(job)
-        if outcome != .succeeded && Task.isCancelled { outcome = .interrupted }
+        // Cancelled at shutdown: a failure is the interruption's, not the job's (a permanent
+        // failure the handler chose still counts).
+        if Task.isCancelled {
+            switch outcome {
+            case .failed, .timedOut: outcome = .interrupted
+            case .succeeded, .failedPermanently, .interrupted: break
+            }
+        }
         // Randomness (a system call) only when a retry delay needs it.
         let random = outcome == .succeeded ? 0 : Double.random(in: 0..<1)
         let settlement = lifecycle.settlement(
@@ -488,8 +494,13 @@ public final class QueueConsumer: Sendable {
                 markHealthy()
                 backoff.reset()
             } catch {
-                shared.withLock { $0.machine.reserveFailed() }
+                let stopping = shared.withLock { shared in
+                    shared.machine.reserveFailed()
+                    return shared.stopRequested
+                }
                 listMayHaveMore = false
+                // Shutting down: whatever a lost reply reserved, deregistration puts back.
+                if stopping { continue }
                 if let redisError = error as? RedisError, redisError.serverErrorCode == "DJINNQ_UNREGISTERED" {
                     // A custodian took us for dead (e.g. after a long Redis outage): register
                     // again; whatever we still hold settles as a no-op.
