@@ -552,15 +552,34 @@ public final class QueueConsumer: Sendable {
         var jobs: [ReservedJob] = []
         jobs.reserveCapacity(values.count / 4)
         var index = 0
+        // Hot path: bytes are converted directly (ids and numbers are ASCII).
         while index < values.count {
-            guard let id = values[index].string else { throw RedisError.protocol("reserve script returned a bad id") }
+            guard case .bulk(let idBytes) = values[index] else {
+                throw RedisError.protocol("reserve script returned a bad id")
+            }
+            let id = String(decoding: idBytes, as: UTF8.self)
             let message = values[index + 1].bytes
-            let enqueuedAt = values[index + 2].int64
-            let timeout = values[index + 3].string.flatMap { JobOptions(decoding: $0).timeout }
+            var enqueuedAt: Int64?
+            if case .bulk(let digits) = values[index + 2] { enqueuedAt = Self.decimal(digits) }
+            var timeout: Duration?
+            if case .bulk(let text) = values[index + 3] {
+                timeout = JobOptions(decoding: String(decoding: text, as: UTF8.self)).timeout
+            }
             jobs.append(ReservedJob(id: id, message: message, enqueuedAtMilliseconds: enqueuedAt, timeout: timeout))
             index += 4
         }
         return jobs
+    }
+
+    /// A non-negative decimal number, or nil.
+    static func decimal(_ digits: [UInt8]) -> Int64? {
+        guard !digits.isEmpty, digits.count <= 18 else { return nil }
+        var value: Int64 = 0
+        for digit in digits {
+            guard digit >= 0x30 && digit <= 0x39 else { return nil }
+            value = value * 10 + Int64(digit - 0x30)
+        }
+        return value
     }
 
     // MARK: Acker

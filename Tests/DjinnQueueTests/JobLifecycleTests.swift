@@ -148,6 +148,15 @@ import Testing
         #expect(buffer.isEmpty && buffer.popFirst() == nil)
     }
 
+    @Test func decimalTimestamps() {
+        #expect(QueueConsumer.decimal(Array("1700000000123".utf8)) == 1_700_000_000_123)
+        #expect(QueueConsumer.decimal(Array("0".utf8)) == 0)
+        #expect(QueueConsumer.decimal([]) == nil)
+        #expect(QueueConsumer.decimal(Array("-5".utf8)) == nil)
+        #expect(QueueConsumer.decimal(Array("12a".utf8)) == nil)
+        #expect(QueueConsumer.decimal(Array("1234567890123456789".utf8)) == nil)
+    }
+
     @Test func jobOptionsRoundTripAndIgnoreUnknownKeys() {
         #expect(JobOptions(timeout: .milliseconds(1500)).encoded == "timeout_ms=1500")
         #expect(JobOptions(timeout: nil).encoded == "")
