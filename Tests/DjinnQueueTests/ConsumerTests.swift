@@ -53,6 +53,37 @@ import Testing
         await client.close()
     }
 
+    @Test func aRetriedJobWaitsInTheScheduledSetWithAttemptPlusOne() async throws {
+        let client = try await testClient()
+        let queue = testQueue()
+        let keys = QueueKeys(queue: queue)
+        var options = fastOptions()
+        options.schedulerInterval = .seconds(60)  // keep it in Q:scheduled while we look
+        let runs = Recorder<Double>()
+        let consumer = RunningConsumer(client: client, queue: queue, options: options) { job in
+            runs.append(nowSeconds())
+            throw TestFailure(text: "failure \(job.attempt)")
+        }
+        let job = try await QueueProducer(client: client, queue: queue).enqueue([7])
+        var score: Double?
+        #expect(await eventually {
+            score = try? await client.command(["ZSCORE", keys.scheduled, job.id]).double
+            return score != nil
+        })
+        // Due floor(run + (1 + r) · 2^0 / 2 s): whole seconds, within a second of the run.
+        let run = try #require(runs.all.first)
+        let due = try #require(score)
+        #expect(due >= floor(run) && due <= run + 1, "run \(run), due \(due)")
+        #expect(due == due.rounded(.down))
+        #expect(try await client.envelope(keys, job.id) == Envelope(id: job.id, data: [7], attempt: 1))
+        #expect(try await client.command(["HGET", keys.errors, job.id]).string == "failure 0")
+        #expect(try await client.command(["HGET", keys.enqueuedAt, job.id]).int64 == Int64(due) * 1000)
+        #expect(try await client.integer(["LLEN", keys.active]) == 0)
+        #expect(try await client.integer(["SCARD", consumer.consumer.inflightKey]) == 0)
+        try await consumer.stop()
+        await client.close()
+    }
+
     @Test func failedJobsRetryWithBackoffThenDieWithTheirLastError() async throws {
         let client = try await testClient()
         let queue = testQueue()
@@ -65,30 +96,15 @@ import Testing
             throw TestFailure(text: "failure \(job.attempt)")
         }
         let job = try await QueueProducer(client: client, queue: queue).enqueue([7])
-
-        // After the first failure: in Q:scheduled, due within (1 + r) · 2^0 / 2 ≤ 1 s (whole
-        // seconds), with attempt 1 stored and the error kept.
-        #expect(await eventually { attempts.count >= 1 })
-        var scheduledScore: Double?
-        #expect(await eventually {
-            scheduledScore = try? await client.command(["ZSCORE", keys.scheduled, job.id]).double
-            return scheduledScore != nil
-        })
-        let firstRun = attempts.all[0].1
-        if let scheduledScore {
-            #expect(scheduledScore >= floor(firstRun) && scheduledScore <= firstRun + 1.1)
-            #expect(scheduledScore == scheduledScore.rounded(.down))
-        }
-        #expect(try await client.envelope(keys, job.id) == Envelope(id: job.id, data: [7], attempt: 1))
-        #expect(try await client.command(["HGET", keys.errors, job.id]).string == "failure 0")
-
         // Runs at most maxAttempts + 1 times, then dies with attempt 3 and the last error.
         #expect(await eventually(timeout: .seconds(15)) {
             (try? await client.command(["ZSCORE", keys.dead, job.id]).double) != nil
         })
         #expect(attempts.all.map(\.0) == [0, 1, 2])
+        // Backoff: up to 1 s after the first failure, up to 2 s after the second (whole-second
+        // scores, scheduler every 0.1 s).
         let gaps = zip(attempts.all.dropFirst(), attempts.all).map { $0.1 - $1.1 }
-        #expect(gaps.count == 2 && gaps.allSatisfy { $0 > 0.05 && $0 < 4 }, "\(gaps)")
+        #expect(gaps.count == 2 && gaps[0] < 1.5 && gaps[1] < 2.5, "\(gaps)")
         #expect(try await client.envelope(keys, job.id) == Envelope(id: job.id, data: [7], attempt: 3))
         #expect(try await client.command(["HGET", keys.errors, job.id]).string == "failure 2")
         #expect(try await client.integer(["ZCARD", keys.scheduled]) == 0)
