@@ -252,7 +252,7 @@ public final class QueueConsumer: Sendable {
         do {
             _ = try await client.evalScript(
                 QueueScripts.heartbeat, keys: [keys.consumers, keys.consumerExpiry],
-                args: [inflightKey, WallClock.nowMilliseconds() / 1000, options.consumerExpiry.wholeSecondsRoundedUp])
+                args: [inflightKey, options.consumerExpiry.wholeSecondsRoundedUp])
             markHealthy()
         } catch {
             markUnhealthy()
@@ -714,7 +714,7 @@ public final class QueueConsumer: Sendable {
                     let reply = try await client.evalScript(
                         QueueScripts.recoverOrphans,
                         keys: [keys.consumers, keys.consumerExpiry, keys.active, keys.dead, keys.data, keys.errors, keys.deaths],
-                        args: [WallClock.nowMilliseconds() / 1000, inflightKey, Self.maintenanceBatch,
+                        args: ["", inflightKey, Self.maintenanceBatch,
                                Self.goConsumerExpirySeconds, options.poisonDeaths])
                     let counts = reply.array?.map { $0.int ?? 0 } ?? []
                     let requeued = counts.first ?? 0, killed = counts.dropFirst().first ?? 0

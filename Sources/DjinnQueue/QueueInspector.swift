@@ -125,16 +125,16 @@ public struct QueueInspector: Sendable {
 
     public func stats(queue: String) async throws -> QueueStats {
         let keys = QueueKeys(queue: queue)
-        let nowMilliseconds = WallClock.nowMilliseconds()
         let reply = try await client.evalScript(
             QueueScripts.stats,
             keys: [keys.active, keys.scheduled, keys.dead, keys.consumers, keys.consumerExpiry, keys.enqueuedAt],
-            args: [nowMilliseconds / 1000, QueueConsumer.goConsumerExpirySeconds])
-        guard let values = reply.array, values.count >= 6 else { throw RedisError.protocol("stats script returned \(reply)") }
+            args: [QueueConsumer.goConsumerExpirySeconds])
+        guard let values = reply.array, values.count == 7 else { throw RedisError.protocol("stats script returned \(reply)") }
         let numbers = values.prefix(6).map { $0.int ?? 0 }
         var age: Duration?
-        if numbers[0] > 0, values.count > 6, let readyAt = values[6].int64 {
-            age = .milliseconds(max(0, nowMilliseconds - readyAt))
+        // Ready times are the producers' clocks; compare with ours rather than the server's.
+        if numbers[0] > 0, let readyAt = values[6].int64 {
+            age = .milliseconds(max(0, WallClock.nowMilliseconds() - readyAt))
         }
         return QueueStats(queue: queue, ready: numbers[0], scheduled: numbers[1], inFlight: numbers[3], dead: numbers[2],
                           consumers: numbers[4], liveConsumers: numbers[5], oldestReadyAge: age)

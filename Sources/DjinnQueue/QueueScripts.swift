@@ -44,15 +44,18 @@ enum QueueScripts {
 
     /// Registers a consumer or refreshes its heartbeat, recording how long after a heartbeat
     /// it counts as dead (custodians use 120 s, Go's rule, for consumers without an entry).
+    /// The score is the Redis server's clock, so that consumers on hosts whose clocks
+    /// disagree don't take each other for dead.
     ///
     /// KEYS: 1 `Q:consumers`, 2 `Q:consumer_expiry`
-    /// ARGV: 1 the consumer's in-flight set key, 2 now (Unix seconds), 3 expiry (seconds)
-    /// Returns: 1
+    /// ARGV: 1 the consumer's in-flight set key, 2 expiry (seconds)
+    /// Returns: the score written (Unix seconds)
     static let heartbeat = RedisScript(
         """
-        redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
-        redis.call('HSET', KEYS[2], ARGV[1], ARGV[3])
-        return 1
+        local now = redis.call('TIME')[1]
+        redis.call('ZADD', KEYS[1], now, ARGV[1])
+        redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
+        return tonumber(now)
         """)
 
     /// Reserves up to N jobs from the HEAD of `Q:active` (oldest first; the list is not
@@ -161,12 +164,13 @@ enum QueueScripts {
     ///
     /// KEYS: 1 `Q:consumers`, 2 `Q:consumer_expiry`, 3 `Q:active`, 4 `Q:dead`, 5 `Q:data`,
     ///       6 `Q:errors`, 7 `Q:deaths`
-    /// ARGV: 1 now (Unix seconds), 2 the caller's in-flight set key, 3 most jobs to move,
-    ///       4 expiry (seconds) of consumers with no entry, 5 poison deaths (0: never)
+    /// ARGV: 1 now (Unix seconds; empty: the server's clock, as heartbeats use), 2 the
+    ///       caller's in-flight set key, 3 most jobs to move, 4 expiry (seconds) of consumers
+    ///       with no entry, 5 poison deaths (0: never)
     /// Returns: {jobs requeued, jobs killed, consumers removed}
     static let recoverOrphans = RedisScript(
         """
-        local now = tonumber(ARGV[1])
+        local now = tonumber(ARGV[1]) or tonumber(redis.call('TIME')[1])
         local limit = tonumber(ARGV[3])
         local poison = tonumber(ARGV[5])
         local requeued, killed, removed = 0, 0, 0
@@ -249,17 +253,18 @@ enum QueueScripts {
     ///
     /// KEYS: 1 `Q:active`, 2 `Q:scheduled`, 3 `Q:dead`, 4 `Q:consumers`, 5 `Q:consumer_expiry`,
     ///       6 `Q:enqueued_at`
-    /// ARGV: 1 now (Unix seconds), 2 expiry (seconds) of consumers with no entry
+    /// ARGV: 1 expiry (seconds) of consumers with no entry
     /// Returns: {ready, scheduled, dead, in flight, consumers, live consumers, ready time (ms)
-    ///          of the job at the head of `Q:active` or nil}
+    ///          of the job at the head of `Q:active` or nil}; consumers' liveness is judged by
+    ///          the server's clock, as their heartbeats are written
     static let stats = RedisScript(
         """
-        local now = tonumber(ARGV[1])
+        local now = tonumber(redis.call('TIME')[1])
         local consumers = redis.call('ZRANGE', KEYS[4], 0, -1, 'WITHSCORES')
         local inflight, live = 0, 0
         for i = 1, #consumers, 2 do
           inflight = inflight + redis.call('SCARD', consumers[i])
-          local expiry = tonumber(redis.call('HGET', KEYS[5], consumers[i]) or ARGV[2]) or tonumber(ARGV[2])
+          local expiry = tonumber(redis.call('HGET', KEYS[5], consumers[i]) or ARGV[1]) or tonumber(ARGV[1])
           if tonumber(consumers[i + 1]) > now - expiry then live = live + 1 end
         end
         local head = redis.call('LINDEX', KEYS[1], 0)

@@ -155,6 +155,27 @@ import Testing
         await client.close()
     }
 
+    @Test func heartbeatsAndTheCustodianUseTheServersClock() async throws {
+        let client = try await testClient()
+        let keys = QueueKeys(queue: testQueue())
+        let me = keys.inflight(consumerID: "me"), other = keys.inflight(consumerID: "other")
+        let serverNow = Double(try await client.strings(["TIME"])[0])!
+        let written = try await client.evalScript(QueueScripts.heartbeat, keys: [keys.consumers, keys.consumerExpiry], args: [other, 15])
+        #expect(Double(written.int ?? 0) >= serverNow && Double(written.int ?? 0) <= serverNow + 2)
+        #expect(try await client.command(["ZSCORE", keys.consumers, other]).int == written.int)
+        #expect(try await client.command(["HGET", keys.consumerExpiry, other]).int == 15)
+        let recoverKeys: [any RedisArgumentConvertible] = [keys.consumers, keys.consumerExpiry, keys.active, keys.dead, keys.data,
+                                                           keys.errors, keys.deaths]
+        // Fresh by the server's clock: not dead.
+        #expect(try await client.evalScript(QueueScripts.recoverOrphans, keys: recoverKeys, args: ["", me, 10, 120, 3])
+            == .array([.integer(0), .integer(0), .integer(0)]))
+        // 15 s old by the server's clock: dead.
+        _ = try await client.command(["ZADD", keys.consumers, Int(serverNow) - 16, other])
+        #expect(try await client.evalScript(QueueScripts.recoverOrphans, keys: recoverKeys, args: ["", me, 10, 120, 3])
+            == .array([.integer(0), .integer(0), .integer(1)]))
+        await client.close()
+    }
+
     @Test func reconcileAndDeregisterPutUnknownJobsBack() async throws {
         let client = try await testClient()
         let keys = QueueKeys(queue: testQueue())
