@@ -110,6 +110,32 @@ import Testing
         await client.close()
     }
 
+    /// A custodian acts only after its consumer has reached Redis for a full expiry (after an
+    /// outage every heartbeat is stale, live consumers' too). At start-up that delays the
+    /// recovery of a consumer that is really dead by one expiry.
+    @Test func aCustodianWaitsOneExpiryOfWorkingRedis() async throws {
+        let client = try await testClient()
+        let queue = testQueue()
+        let keys = QueueKeys(queue: queue)
+        let stale = keys.inflight(consumerID: "stale")
+        _ = try await client.pipeline([
+            ["HSET", keys.data, "orphan", Envelope(id: "orphan", data: [1], attempt: 0).encoded()],
+            ["ZADD", keys.consumers, Int(nowSeconds()) - 60, stale],
+            ["HSET", keys.consumerExpiry, stale, 2],
+            ["SADD", stale, "orphan"],
+        ])
+        let handledAt = Recorder<ContinuousClock.Instant>()
+        let startedAt = ContinuousClock.now
+        let consumer = RunningConsumer(client: client, queue: queue, options: fastOptions()) { _ in
+            handledAt.append(.now)
+        }
+        #expect(await eventually { handledAt.count == 1 })
+        let delay = try #require(handledAt.all.first) - startedAt
+        #expect(delay >= .seconds(2) && delay < .seconds(4), "\(delay)")
+        try await consumer.stop()
+        await client.close()
+    }
+
     @Test func aConsumerTakenForDeadRegistersAgainAndGoesOn() async throws {
         let client = try await testClient()
         let queue = testQueue()
@@ -129,6 +155,48 @@ import Testing
         #expect(try await client.command(["ZSCORE", keys.consumers, consumer.consumer.inflightKey]).double != nil)
         try await consumer.stop()
         await client.close()
+    }
+
+    /// Redis is down longer than the consumers' expiry while they run jobs: afterwards every
+    /// heartbeat is stale, but nothing runs twice and nothing is lost.
+    @Test func anOutageLongerThanTheExpiryMakesNoLiveConsumerLookDead() async throws {
+        let services = try await PrivateServices.start(postgres: false)
+        do {
+            let client = try await RedisClient.connect(services.endpoints.redisConfiguration, logger: quietLogger)
+            let queue = testQueue()
+            let keys = QueueKeys(queue: queue)
+            let started = Recorder<String>()
+            let finished = Recorder<String>()
+            // Custodians often, heartbeats rarely: right after the restart a custodian would
+            // find the other consumer's heartbeat stale if it did not wait.
+            var options = fastOptions(concurrency: 2)
+            options.heartbeatInterval = .seconds(1)
+            options.custodianInterval = .milliseconds(100)
+            let consumers = (0..<2).map { _ in
+                RunningConsumer(client: client, queue: queue, options: options) { job in
+                    started.append(job.id)
+                    try await Task.sleep(for: .seconds(5))
+                    finished.append(job.id)
+                }
+            }
+            _ = try await QueueProducer(client: client, queue: queue).enqueueBatch(
+                (0..<4).map { EnqueueRequest(data: [1], id: "job-\($0)") })
+            #expect(await eventually { started.count == 4 })
+            try await services.stopRedis()
+            try await Task.sleep(for: .seconds(3))  // > consumerExpiry (2 s)
+            try await services.startRedis()
+            #expect(await eventually(timeout: .seconds(30)) { finished.count == 4 })
+            #expect(await eventually { (try? await client.integer(["HLEN", keys.data])) == 0 })
+            try await Task.sleep(for: .seconds(3))  // custodian passes after the restart
+            #expect(started.all.sorted() == (0..<4).map { "job-\($0)" })
+            #expect(try await client.integer(["LLEN", keys.active]) == 0)
+            for consumer in consumers { try await consumer.stop() }
+            await client.close()
+            try await services.shutdown()
+        } catch {
+            try? await services.shutdown()
+            throw error
+        }
     }
 
     /// Jobs keep flowing while the Redis server is stopped and started again: consumers and
