@@ -40,8 +40,11 @@ public final class QueueConsumer: Sendable {
     private let workerCount: Int
     private let shared: Mutex<Shared>
     private let crashed = Atomic<Bool>(false)
-    /// `ContinuousClock` nanoseconds since Redis last became reachable; 0 while it is not.
-    private let healthySince = Atomic<Int64>(0)
+    /// Counts signs that Redis was unreachable (a failed call, heartbeats held up). The
+    /// custodian only confirms a consumer dead from two observations within one epoch.
+    private let troubleEpoch = Atomic<Int>(0)
+    /// `ContinuousClock` nanoseconds (since `clockOrigin`) of the last successful heartbeat.
+    private let lastHeartbeat = Atomic<Int64>(0)
     private let clockOrigin = ContinuousClock.now
 
     /// Expiry custodians apply to consumers that recorded none (Go's: heartbeat 60 s +
@@ -253,11 +256,15 @@ public final class QueueConsumer: Sendable {
             _ = try await client.evalScript(
                 QueueScripts.heartbeat, keys: [keys.consumers, keys.consumerExpiry],
                 args: [inflightKey, options.consumerExpiry.wholeSecondsRoundedUp])
-            markHealthy()
         } catch {
-            markUnhealthy()
+            noteTrouble()
             throw error
         }
+        // A heartbeat long overdue means Redis (or this process) was stuck: others' heartbeats
+        // may be just as late.
+        let now = (ContinuousClock.now - clockOrigin).wholeNanoseconds
+        let previous = lastHeartbeat.exchange(now, ordering: .relaxed)
+        if previous != 0, now - previous > (options.heartbeatInterval * 2).wholeNanoseconds { noteTrouble() }
     }
 
     /// Removes the consumer at the end of an orderly shutdown (anything left in its in-flight
@@ -461,13 +468,12 @@ public final class QueueConsumer: Sendable {
                     let probe = try await connection.blmove(
                         from: keys.active, to: keys.active, sourceEnd: .right, destinationEnd: .right,
                         timeout: options.pollTimeout)
-                    markHealthy()
                     if probe == nil { continue }
                 }
             } catch {
                 listMayHaveMore = false
                 if shared.withLock({ $0.stopRequested }) || crashed.load(ordering: .relaxed) { continue }
-                markUnhealthy()
+                noteTrouble()
                 logFailure("waiting for jobs failed", error, first: backoff.attempt == 0)
                 _ = await backoff.pause()
                 continue
@@ -491,7 +497,6 @@ public final class QueueConsumer: Sendable {
                 let resumptions = shared.withLock { $0.apply($0.machine.reserved(jobs)) }
                 resumptions.perform()
                 listMayHaveMore = jobs.count == count
-                markHealthy()
                 backoff.reset()
             } catch {
                 let stopping = shared.withLock { shared in
@@ -513,7 +518,7 @@ public final class QueueConsumer: Sendable {
                 } else {
                     // The reply was lost: the script may have reserved jobs we don't know of.
                     needsReconcile = true
-                    markUnhealthy()
+                    noteTrouble()
                 }
                 logFailure("reserving jobs failed", error, first: backoff.attempt == 0)
                 _ = await backoff.pause()
@@ -642,11 +647,10 @@ public final class QueueConsumer: Sendable {
         while true {
             do {
                 _ = try await connection.evalScript(QueueScripts.settle, keys: settleKeys, args: args)
-                markHealthy()
                 return
             } catch {
                 if crashed.load(ordering: .relaxed) { return }
-                markUnhealthy()
+                noteTrouble()
                 logFailure("writing job outcomes failed; retrying", error, first: backoff.attempt == 0)
                 let shutdownStart = shared.withLock { $0.shutdownStartedAt }
                 if let shutdownStart, ContinuousClock.now - shutdownStart > options.consumerExpiry {
@@ -693,63 +697,92 @@ public final class QueueConsumer: Sendable {
                 }
                 failing = false
             } catch {
+                noteTrouble()
                 logFailure("moving due jobs failed", error, first: !failing)
                 failing = true
             }
         }
     }
 
+    /// A consumer seen stale: its score then, when, and in which trouble epoch.
+    private struct Suspect {
+        var score: String
+        var seenAt: ContinuousClock.Instant
+        var epoch: Int
+    }
+
+    var deathConfirmationDelay: Duration { options.deathConfirmationDelay }
+
     private func custodianLoop() async {
         var failing = false
+        var suspects: [String: Suspect] = [:]
+        var delay = options.custodianInterval
         while !Task.isCancelled {
             do {
-                try await Task.sleep(for: options.custodianInterval)
+                try await Task.sleep(for: delay)
             } catch { return }
-            // Right after Redis comes back every heartbeat is stale; wait until live
-            // consumers have had a full expiry period to refresh theirs.
-            guard healthyFor >= options.consumerExpiry else { continue }
+            let epoch = troubleEpoch.load(ordering: .relaxed)
+            let now = ContinuousClock.now
+            // Observations from before trouble prove nothing.
+            suspects = suspects.filter { $0.value.epoch == epoch }
+            var confirmed: [any RedisArgumentConvertible] = []
+            for (consumer, suspect) in suspects where now - suspect.seenAt >= deathConfirmationDelay {
+                confirmed.append(consumer)
+                confirmed.append(suspect.score)
+            }
             do {
                 var handled = Self.maintenanceBatch
+                var stale: [(String, String)] = []
                 while handled == Self.maintenanceBatch && !Task.isCancelled {
                     let reply = try await client.evalScript(
                         QueueScripts.recoverOrphans,
                         keys: [keys.consumers, keys.consumerExpiry, keys.active, keys.dead, keys.data, keys.errors, keys.deaths],
-                        args: ["", inflightKey, Self.maintenanceBatch,
-                               Self.goConsumerExpirySeconds, options.poisonDeaths])
-                    let counts = reply.array?.map { $0.int ?? 0 } ?? []
-                    let requeued = counts.first ?? 0, killed = counts.dropFirst().first ?? 0
+                        args: ["", inflightKey, Self.maintenanceBatch, Self.goConsumerExpirySeconds, options.poisonDeaths]
+                            + confirmed)
+                    guard let values = reply.array, values.count >= 3, values.count % 2 == 1 else {
+                        throw RedisError.protocol("recover-orphans script returned \(reply)")
+                    }
+                    let requeued = values[0].int ?? 0, killed = values[1].int ?? 0
                     handled = requeued + killed
                     if handled > 0 {
                         logger.warning("recovered jobs of dead consumers", metadata: [
                             "requeued": "\(requeued)", "killed": "\(killed)",
                         ])
                     }
+                    stale = stride(from: 3, to: values.count, by: 2).compactMap { index in
+                        guard let consumer = values[index].string, let score = values[index + 1].string else { return nil }
+                        return (consumer, score)
+                    }
                 }
+                var next: [String: Suspect] = [:]
+                for (consumer, score) in stale {
+                    if let known = suspects[consumer], known.score == score {
+                        next[consumer] = known
+                    } else {
+                        next[consumer] = Suspect(score: score, seenAt: now, epoch: epoch)
+                    }
+                }
+                suspects = next
                 failing = false
             } catch {
+                noteTrouble()
+                suspects = [:]
                 logFailure("recovering orphaned jobs failed", error, first: !failing)
                 failing = true
+            }
+            // Come back when the earliest suspect can be confirmed, if that is sooner.
+            delay = options.custodianInterval
+            if let earliest = suspects.values.map(\.seenAt).min() {
+                let due = earliest + deathConfirmationDelay - ContinuousClock.now
+                delay = max(.milliseconds(10), min(delay, due))
             }
         }
     }
 
     // MARK: Health
 
-    private func markHealthy() {
-        if healthySince.load(ordering: .relaxed) == 0 {
-            let now = max(1, (ContinuousClock.now - clockOrigin).wholeNanoseconds)
-            _ = healthySince.compareExchange(expected: 0, desired: now, ordering: .relaxed)
-        }
-    }
-
-    private func markUnhealthy() {
-        healthySince.store(0, ordering: .relaxed)
-    }
-
-    private var healthyFor: Duration {
-        let since = healthySince.load(ordering: .relaxed)
-        if since == 0 { return .zero }
-        return .nanoseconds((ContinuousClock.now - clockOrigin).wholeNanoseconds - since)
+    private func noteTrouble() {
+        troubleEpoch.add(1, ordering: .relaxed)
     }
 
     /// The first failure of a run of failures is an error; repeats are debug noise.

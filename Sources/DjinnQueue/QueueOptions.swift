@@ -1,6 +1,7 @@
 /// How a `QueueConsumer` behaves. The defaults recover a killed consumer's jobs within
-/// 30 s: its heartbeat is at most `consumerExpiry` (15 s) old when it counts as dead, and a
-/// custodian pass runs every `custodianInterval` (5 s) on every live consumer.
+/// 30 s: it looks dead `consumerExpiry` (15 s, +1 s of whole-second scores) after its last
+/// heartbeat, a custodian notices within `custodianInterval` (5 s) and confirms it
+/// `heartbeatInterval` + 2 s (7 s) later.
 public struct QueueOptions: Sendable, Equatable {
     /// Handler slots: jobs handled at once. Also the most jobs the consumer holds reserved
     /// (it reserves only as many as it has free slots).
@@ -54,6 +55,13 @@ public struct QueueOptions: Sendable, Equatable {
         self.shutdownGrace = shutdownGrace
         self.poisonDeaths = poisonDeaths
         self.pollTimeout = pollTimeout
+    }
+
+    /// How long a stale consumer must stay stale, with the same heartbeat score, before a
+    /// custodian takes it for dead: a live consumer gets a heartbeat through within one
+    /// interval plus the client's reconnection pauses (≤ 2 s) once Redis answers again.
+    var deathConfirmationDelay: Duration {
+        heartbeatInterval + .seconds(2)
     }
 
     /// The options with out-of-range values brought into range (at least one slot, positive

@@ -154,59 +154,76 @@ enum QueueScripts {
         return #ids
         """)
 
-    /// Orphan recovery (curlyq's custodian, extended). A consumer is dead when its heartbeat
-    /// is at least its recorded expiry old (`Q:consumer_expiry`, else ARGV 4: Go's 120 s);
-    /// the calling consumer never counts itself. Each job in a dead consumer's set goes back
-    /// to the HEAD of `Q:active` (message unchanged) and its death count goes up; a job that
-    /// reaches ARGV 5 deaths goes to `Q:dead` instead, with the reason in `Q:errors`. A dead
-    /// consumer is removed once its set is empty. Expiry entries of consumers that are gone
-    /// are dropped.
+    /// Orphan recovery (curlyq's custodian, extended). A consumer is *stale* when its
+    /// heartbeat is at least its recorded expiry old (`Q:consumer_expiry`, else ARGV 4: Go's
+    /// 120 s); the calling consumer never counts. A stale consumer is only treated as dead
+    /// when the caller confirms it: it passes the consumers it saw stale in an earlier pass,
+    /// with the score it saw then, and only those still stale with that same score are dead
+    /// (a live consumer whose heartbeats were held up, e.g. by a Redis restart, has written a
+    /// new score meanwhile). Each job in a dead consumer's set goes back to the HEAD of
+    /// `Q:active` (message unchanged) and its death count goes up; a job that reaches ARGV 5
+    /// deaths goes to `Q:dead` instead, with the reason in `Q:errors`. A dead consumer is
+    /// removed once its set is empty. Expiry entries of consumers that are gone are dropped.
     ///
     /// KEYS: 1 `Q:consumers`, 2 `Q:consumer_expiry`, 3 `Q:active`, 4 `Q:dead`, 5 `Q:data`,
     ///       6 `Q:errors`, 7 `Q:deaths`
     /// ARGV: 1 now (Unix seconds; empty: the server's clock, as heartbeats use), 2 the
     ///       caller's in-flight set key, 3 most jobs to move, 4 expiry (seconds) of consumers
-    ///       with no entry, 5 poison deaths (0: never)
-    /// Returns: {jobs requeued, jobs killed, consumers removed}
+    ///       with no entry, 5 poison deaths (0: never), then pairs: a consumer confirmed dead,
+    ///       the score it had when first seen stale
+    /// Returns: {jobs requeued, jobs killed, consumers removed, then pairs: each stale
+    ///          consumer still registered, its score}
     static let recoverOrphans = RedisScript(
         """
         local now = tonumber(ARGV[1]) or tonumber(redis.call('TIME')[1])
         local limit = tonumber(ARGV[3])
         local poison = tonumber(ARGV[5])
+        local confirmed = {}
+        for i = 6, #ARGV - 1, 2 do confirmed[ARGV[i]] = ARGV[i + 1] end
         local requeued, killed, removed = 0, 0, 0
+        local stale = {}
         local consumers = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'WITHSCORES')
         for i = 1, #consumers, 2 do
-          if limit <= 0 then break end
-          local consumer = consumers[i]
+          local consumer, score = consumers[i], consumers[i + 1]
           local expiry = tonumber(redis.call('HGET', KEYS[2], consumer) or ARGV[4]) or tonumber(ARGV[4])
-          if consumer ~= ARGV[2] and tonumber(consumers[i + 1]) <= now - expiry then
-            local ids = redis.call('SPOP', consumer, limit)
-            for _, id in ipairs(ids) do
-              if redis.call('HEXISTS', KEYS[5], id) == 1 then
-                local deaths = redis.call('HINCRBY', KEYS[7], id, 1)
-                if poison > 0 and deaths >= poison then
-                  redis.call('ZADD', KEYS[4], math.floor(now), id)
-                  redis.call('HSET', KEYS[6], id,
-                    'poison pill: consumers died ' .. deaths .. ' times while holding the job')
-                  killed = killed + 1
-                else
-                  redis.call('LPUSH', KEYS[3], id)
-                  requeued = requeued + 1
+          if consumer ~= ARGV[2] and tonumber(score) <= now - expiry then
+            local gone = false
+            if confirmed[consumer] == score and limit > 0 then
+              local ids = redis.call('SPOP', consumer, limit)
+              for _, id in ipairs(ids) do
+                if redis.call('HEXISTS', KEYS[5], id) == 1 then
+                  local deaths = redis.call('HINCRBY', KEYS[7], id, 1)
+                  if poison > 0 and deaths >= poison then
+                    redis.call('ZADD', KEYS[4], math.floor(now), id)
+                    redis.call('HSET', KEYS[6], id,
+                      'poison pill: consumers died ' .. deaths .. ' times while holding the job')
+                    killed = killed + 1
+                  else
+                    redis.call('LPUSH', KEYS[3], id)
+                    requeued = requeued + 1
+                  end
                 end
               end
+              if #ids < limit then
+                redis.call('ZREM', KEYS[1], consumer)
+                redis.call('HDEL', KEYS[2], consumer)
+                removed = removed + 1
+                gone = true
+              end
+              limit = limit - #ids
             end
-            if #ids < limit then
-              redis.call('ZREM', KEYS[1], consumer)
-              redis.call('HDEL', KEYS[2], consumer)
-              removed = removed + 1
+            if not gone then
+              stale[#stale + 1] = consumer
+              stale[#stale + 1] = score
             end
-            limit = limit - #ids
           end
         end
         for _, consumer in ipairs(redis.call('HKEYS', KEYS[2])) do
           if not redis.call('ZSCORE', KEYS[1], consumer) then redis.call('HDEL', KEYS[2], consumer) end
         end
-        return {requeued, killed, removed}
+        local result = {requeued, killed, removed}
+        for _, value in ipairs(stale) do result[#result + 1] = value end
+        return result
         """)
 
     /// Puts back jobs of this consumer's in-flight set that it does not know it holds: a

@@ -168,10 +168,12 @@ import Testing
 
     @Test func defaultOptionsRecoverAKilledConsumerWithin30Seconds() {
         let options = QueueOptions()
-        // Worst case: the consumer dies right after a heartbeat; it counts as dead after the
+        // Worst case: the consumer dies right after a heartbeat; it looks dead after the
         // expiry (rounded up to whole seconds, the score's unit, plus one second of score
-        // truncation), and the next custodian pass runs at most one interval later.
+        // truncation), a custodian pass sees it at most one interval later and confirms it
+        // after the confirmation delay.
         let worst = Duration.seconds(options.consumerExpiry.wholeSecondsRoundedUp + 1) + options.custodianInterval
+            + options.deathConfirmationDelay
         #expect(worst <= .seconds(30))
         #expect(options.heartbeatInterval * 2 <= options.consumerExpiry)
         #expect(options.heartbeatInterval < .seconds(120))  // Go custodians' limit

@@ -126,7 +126,18 @@ import Testing
         ])
         let recoverKeys: [any RedisArgumentConvertible] = [keys.consumers, keys.consumerExpiry, keys.active, keys.dead, keys.data,
                                                            keys.errors, keys.deaths]
-        let reply = try await client.evalScript(QueueScripts.recoverOrphans, keys: recoverKeys, args: [now, me, 100, 120, 3])
+        // First pass: stale consumers are only reported, with their scores.
+        let seen = try await client.evalScript(QueueScripts.recoverOrphans, keys: recoverKeys, args: [now, me, 100, 120, 3])
+        #expect(seen == .array([.integer(0), .integer(0), .integer(0), .bulk(string: goDead), .bulk(string: "\(now - 120)"),
+                                .bulk(string: ours), .bulk(string: "\(now - 15)")]))
+        #expect(try await client.integer(["LLEN", keys.active]) == 1)
+        // A confirmation with another score (the consumer heartbeated meanwhile) is no confirmation.
+        let moved = try await client.evalScript(QueueScripts.recoverOrphans, keys: recoverKeys,
+                                                args: [now, me, 100, 120, 3, ours, now - 30])
+        #expect(moved.array?.prefix(3) == [.integer(0), .integer(0), .integer(0)])
+        // Confirmed with the same scores: dead.
+        let reply = try await client.evalScript(QueueScripts.recoverOrphans, keys: recoverKeys,
+                                                args: [now, me, 100, 120, 3, ours, now - 15, goDead, now - 120])
         #expect(reply == .array([.integer(2), .integer(1), .integer(2)]))
         // o1 and g2 back at the head; o2 died a third time; "vanished" had no data: dropped.
         let head = try await client.strings(["LRANGE", keys.active, 0, -1])
@@ -145,12 +156,14 @@ import Testing
         // The job limit: one job per pass, the consumer stays until drained.
         _ = try await client.pipeline([["ZADD", keys.consumers, 0, ours], ["SADD", ours, "p1", "p2"],
                                        ["HSET", keys.data, "p1", "m", "p2", "m"]])
-        #expect(try await client.evalScript(QueueScripts.recoverOrphans, keys: recoverKeys, args: [now, me, 1, 120, 0])
-            == .array([.integer(1), .integer(0), .integer(0)]))
+        let drain: [any RedisArgumentConvertible] = [now, me, 1, 120, 0, ours, 0]
+        let stillThere: [RESPValue] = [.bulk(string: ours), .bulk(string: "0")]
+        #expect(try await client.evalScript(QueueScripts.recoverOrphans, keys: recoverKeys, args: drain)
+            == .array([.integer(1), .integer(0), .integer(0)] + stillThere))
         #expect(try await client.command(["ZSCORE", keys.consumers, ours]).int == 0)
-        #expect(try await client.evalScript(QueueScripts.recoverOrphans, keys: recoverKeys, args: [now, me, 1, 120, 0])
-            == .array([.integer(1), .integer(0), .integer(0)]))
-        #expect(try await client.evalScript(QueueScripts.recoverOrphans, keys: recoverKeys, args: [now, me, 1, 120, 0])
+        #expect(try await client.evalScript(QueueScripts.recoverOrphans, keys: recoverKeys, args: drain)
+            == .array([.integer(1), .integer(0), .integer(0)] + stillThere))
+        #expect(try await client.evalScript(QueueScripts.recoverOrphans, keys: recoverKeys, args: drain)
             == .array([.integer(0), .integer(0), .integer(1)]))
         await client.close()
     }
@@ -169,9 +182,12 @@ import Testing
         // Fresh by the server's clock: not dead.
         #expect(try await client.evalScript(QueueScripts.recoverOrphans, keys: recoverKeys, args: ["", me, 10, 120, 3])
             == .array([.integer(0), .integer(0), .integer(0)]))
-        // 15 s old by the server's clock: dead.
+        // 16 s old by the server's clock: stale, and dead once confirmed.
         _ = try await client.command(["ZADD", keys.consumers, Int(serverNow) - 16, other])
         #expect(try await client.evalScript(QueueScripts.recoverOrphans, keys: recoverKeys, args: ["", me, 10, 120, 3])
+            == .array([.integer(0), .integer(0), .integer(0), .bulk(string: other), .bulk(string: "\(Int(serverNow) - 16)")]))
+        #expect(try await client.evalScript(QueueScripts.recoverOrphans, keys: recoverKeys,
+                                            args: ["", me, 10, 120, 3, other, Int(serverNow) - 16])
             == .array([.integer(0), .integer(0), .integer(1)]))
         await client.close()
     }

@@ -60,15 +60,15 @@ import Testing
         options.shutdownGrace = .milliseconds(300)
         options.maxAttempts = 0  // a failure would kill it: an interruption must not count
         let cancelled = Recorder<String>()
+        let started = Gate()
         let consumer = RunningConsumer(client: client, queue: queue, options: options) { job in
+            started.open()
             do { try await Task.sleep(for: .seconds(60)) } catch {
                 cancelled.append(job.id)
                 throw error
             }
         }
-        #expect(await eventually {
-            (try? await client.strings(["SMEMBERS", consumer.consumer.inflightKey])) == ["slow"]
-        })
+        #expect(await eventually { started.isOpen })
         let start = ContinuousClock.now
         try await consumer.stop()
         let took = ContinuousClock.now - start
@@ -90,12 +90,12 @@ import Testing
         try await QueueProducer(client: client, queue: queue).enqueue([1], id: "job")
         var options = fastOptions(concurrency: 2)
         options.shutdownGrace = .seconds(60)
+        let started = Gate()
         let consumer = RunningConsumer(client: client, queue: queue, options: options) { _ in
+            started.open()
             try await Task.sleep(for: .seconds(60))
         }
-        #expect(await eventually {
-            (try? await client.strings(["SMEMBERS", consumer.consumer.inflightKey])) == ["job"]
-        })
+        #expect(await eventually { started.isOpen })
         let start = ContinuousClock.now
         consumer.task.cancel()
         try await consumer.task.value
