@@ -16,6 +16,13 @@ public struct QueueJob: Sendable, Equatable {
     /// The envelope as stored (its `id` is what the producer wrote, normally `id`).
     public let envelope: Envelope
 
+    /// A job as a consumer would hand it over (for testing handlers).
+    public init(id: String, data: [UInt8], attempt: Int = 0, enqueuedAtMilliseconds: Int64? = nil,
+                timeout: Duration? = nil) {
+        self.init(id: id, envelope: Envelope(id: id, data: data, attempt: Int64(attempt)),
+                  enqueuedAtMilliseconds: enqueuedAtMilliseconds, timeout: timeout)
+    }
+
     init(id: String, envelope: Envelope, enqueuedAtMilliseconds: Int64?, timeout: Duration?) {
         self.id = id
         self.attempt = Int(truncatingIfNeeded: envelope.attempt)

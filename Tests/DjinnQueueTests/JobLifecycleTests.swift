@@ -93,6 +93,12 @@ import Testing
         #expect(fallback.enqueuedAt == nil)
     }
 
+    @Test func handlerTestsCanMakeJobs() {
+        let job = QueueJob(id: "x", data: [1], attempt: 2, enqueuedAtMilliseconds: 3_000, timeout: .seconds(1))
+        #expect(job.envelope == Envelope(id: "x", data: [1], attempt: 2))
+        #expect(job.attempt == 2 && job.enqueuedAt?.timeIntervalSince1970 == 3 && job.timeout == .seconds(1))
+    }
+
     @Test func longErrorsAreClippedOnACharacterBoundary() {
         let text = String(repeating: "é", count: 3000)  // 6000 UTF-8 bytes
         let clipped = JobLifecycle.clipped(text)
