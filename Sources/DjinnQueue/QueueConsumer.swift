@@ -27,6 +27,7 @@ public final class QueueConsumer: Sendable {
 
     public let queue: String
     public let keys: QueueKeys
+    /// The options in effect (out-of-range values brought into range).
     public let options: QueueOptions
     /// This consumer's UUID; its in-flight set is `Q:inflight:<id>`.
     public let consumerID: String
