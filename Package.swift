@@ -130,6 +130,12 @@ let package = Package(
         .executableTarget(name: "djinn-consumer", dependencies: ["DjinnConsumer"]),
         .executableTarget(name: "djinnctl", dependencies: ["DjinnCtlCommands"]),
 
+        // Test-only: a queue consumer in a process of its own for kill -9 tests (DjinnQueueTests).
+        .executableTarget(
+            name: "djinn-queue-probe",
+            dependencies: ["DjinnQueue", "DjinnRedis", .product(name: "Logging", package: "swift-log")]
+        ),
+
         // Test helpers: throwaway PostgreSQL/Redis on loopback, a fresh database per test.
         .target(
             name: "DjinnTesting",
