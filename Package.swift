@@ -110,7 +110,7 @@ let package = Package(
             name: "DjinnCtlCommands",
             dependencies: [
                 "DjinnConfig", "DjinnPostgres", "DjinnRedis", "DjinnSchema", "DjinnDaemon", "DjinnManifest",
-                "DjinnBuilds",
+                "DjinnBuilds", "DjinnQueue",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -7,7 +7,7 @@ public struct Djinnctl: AsyncParsableCommand {
         commandName: "djinnctl",
         abstract: "Administer a Djinn CI installation: schema, queues, builds, users.",
         version: DjinnctlVersion.line,
-        subcommands: [Migrate.self, BuildCommand.self, UserCommand.self],
+        subcommands: [Migrate.self, BuildCommand.self, UserCommand.self, Queues.self, Dead.self],
         helpNames: [.short, .long, .customLong("help", withSingleDash: true)]
     )
 
