@@ -130,6 +130,13 @@ let package = Package(
         .executableTarget(name: "djinn-consumer", dependencies: ["DjinnConsumer"]),
         .executableTarget(name: "djinnctl", dependencies: ["DjinnCtlCommands"]),
 
+        // Benchmarks (bench/*): run by scripts, reported in docs/benchmarks.md.
+        .executableTarget(
+            name: "djinn-bench-queue",
+            dependencies: ["DjinnQueue", "DjinnRedis", .product(name: "Logging", package: "swift-log")],
+            path: "bench/queue-bench"
+        ),
+
         // Test-only: a queue consumer in a process of its own for kill -9 tests (DjinnQueueTests).
         .executableTarget(
             name: "djinn-queue-probe",
