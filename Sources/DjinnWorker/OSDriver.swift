@@ -181,7 +181,7 @@ public final class OSDriver: BuildDriver {
             state.processes.append(process)
             return state.aborted
         }
-        if abortedMeanwhile { await process.terminateGroup(grace: killGrace) }
+        if abortedMeanwhile { await ProcessGroups.terminate(process.pid, grace: killGrace) }
 
         async let pumped: Void = Self.pump(process, into: output)
         let status: ChildProcess.ExitStatus
@@ -195,7 +195,7 @@ public final class OSDriver: BuildDriver {
         // A background process may keep the pipe open: take what is there and stop.
         process.endOutputWhenDrained()
         try? await pumped
-        if !process.groupExists {
+        if !ProcessGroups.isAlive(process.pid) {
             state.withLock { $0.processes.removeAll { $0 === process } }
         }
         return status.succeeded ? .passed : .failed(status.description)
@@ -225,19 +225,15 @@ public final class OSDriver: BuildDriver {
             return state.processes
         }
         await Self.terminate(processes, grace: killGrace)
-        state.withLock { state in state.processes.removeAll { !$0.groupExists } }
+        state.withLock { state in state.processes.removeAll { !ProcessGroups.isAlive($0.pid) } }
     }
 
-    /// Terminates every group at once, then waits (up to a second) until they are gone.
+    /// Terminates every group at once and returns when none has a live member.
     static func terminate(_ processes: [ChildProcess], grace: Duration) async {
         await withTaskGroup(of: Void.self) { group in
-            for process in processes where process.groupExists {
-                group.addTask { await process.terminateGroup(grace: grace) }
+            for process in processes {
+                group.addTask { await ProcessGroups.terminate(process.pid, grace: grace) }
             }
-        }
-        let deadline = ContinuousClock.now + .seconds(1)
-        while processes.contains(where: { $0.groupExists }) && ContinuousClock.now < deadline {
-            try? await Task.sleep(for: .milliseconds(10))
         }
     }
 

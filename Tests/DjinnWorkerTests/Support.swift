@@ -7,7 +7,7 @@ import DjinnQueue
 import DjinnRedis
 import DjinnSchema
 import DjinnTesting
-import DjinnWorker
+@testable import DjinnWorker
 import Foundation
 import Logging
 import Testing
@@ -345,9 +345,9 @@ final class WorkerProcess: Sendable {
     }
 }
 
-/// True while any process of the group exists.
+/// True while any process of the group is alive (zombies waiting for init do not count).
 func processGroupExists(_ pgid: Int32) -> Bool {
-    kill(-pgid, 0) == 0 || errno == EPERM
+    ProcessGroups.isAlive(pgid)
 }
 
 /// Polls until `condition` holds or `timeout` passes.
