@@ -5,6 +5,7 @@ import DjinnManifest
 import DjinnPostgres
 import DjinnQueue
 import DjinnRedis
+import DjinnRunner
 import DjinnSchema
 import DjinnTesting
 @testable import DjinnWorker
@@ -283,39 +284,37 @@ struct WaitTimedOut: Error, CustomStringConvertible {
     var description: String { "timed out waiting; last state: \(state)" }
 }
 
-/// A `djinn-worker` process (the binary next to the test bundle), its output in a file.
+/// A `djinn-worker` process (the binary next to the test bundle), spawned and reaped with
+/// DjinnRunner's `ChildProcess` (its own process group; waited for on a thread of its own).
 final class WorkerProcess: Sendable {
-    let process: Process
-    let exited: AsyncStream<Int32>
+    let child: ChildProcess
     let logPath: String
+    private let drained: Task<Void, Never>
 
-    var pid: Int32 { process.processIdentifier }
+    var pid: Int32 { child.pid }
 
     init(config: String, driver: String, log: String, environment: [String: String] = [:]) throws {
         let url = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("djinn-worker")
-        let process = Process()
-        process.executableURL = url
-        process.arguments = ["-config", config, "-driver", driver]
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        let (stream, continuation) = AsyncStream<Int32>.makeStream()
-        process.terminationHandler = {
-            continuation.yield($0.terminationStatus)
-            continuation.finish()
-        }
-        try process.run()
-        self.process = process
-        self.exited = stream
-        self.logPath = log
+        let merged = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        child = try ChildProcess.spawn(ChildProcess.Configuration(
+            executable: url.path, arguments: ["-config", config, "-driver", driver],
+            workingDirectory: FileManager.default.currentDirectoryPath,
+            environment: merged.map { "\($0.key)=\($0.value)" }))
+        logPath = log
+        let child = self.child
+        // stdout/stderr carry only start-up errors; read them so the worker never blocks.
+        drained = Task { do { for try await _ in child.output {} } catch {} }
     }
 
     func signal(_ signal: Int32) { kill(pid, signal) }
 
-    /// The exit status (or the signal that ended it).
+    /// The exit status (or, negated, the signal that ended it).
     func status() async -> Int32? {
-        for await status in exited { return status }
-        return nil
+        switch try? await child.wait() {
+        case .exited(let code): return code
+        case .signalled(let signal): return -signal
+        case nil: return nil
+        }
     }
 
     var log: String { (try? String(contentsOfFile: logPath, encoding: .utf8)) ?? "" }
