@@ -293,8 +293,10 @@ final class WorkerProcess: Sendable {
 
     var pid: Int32 { child.pid }
 
-    init(config: String, driver: String, log: String, environment: [String: String] = [:]) throws {
-        let url = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("djinn-worker")
+    /// `executable` defaults to the debug `djinn-worker` built with the tests.
+    init(config: String, driver: String, log: String, environment: [String: String] = [:], executable: String? = nil) throws {
+        let url = executable.map { URL(fileURLWithPath: $0) }
+            ?? URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("djinn-worker")
         let merged = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         child = try ChildProcess.spawn(ChildProcess.Configuration(
             executable: url.path, arguments: ["-config", config, "-driver", driver],
