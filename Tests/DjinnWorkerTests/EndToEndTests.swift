@@ -20,6 +20,7 @@ import Testing
                       - echo "$GREETING"
                       - echo to-stderr >&2
                       - pwd > where.txt
+                      - 'printf "nul-\\000-bad-\\377-end\\n"'
                   - stage: test
                     commands:
                       - test "$(cat where.txt)" = "$HOME"
@@ -40,6 +41,8 @@ import Testing
             let compile = try #require(finished.job("compile"))
             #expect(compile.output?.contains("+ echo hello from the build\nhello from the build\n") == true, "\(compile.output ?? "")")
             #expect(compile.output?.contains("to-stderr") == true)
+            // Sanitised before storing: NUL → "NUL", an invalid UTF-8 byte → U+FFFD.
+            #expect(compile.output?.contains("nul-NUL-bad-\u{FFFD}-end\n") == true, "\(compile.output ?? "")")
             // The build output is the driver output and every job's, in order.
             let output = try #require(finished.output)
             let driverAt = try #require(output.range(of: "Running with OS driver"))
