@@ -44,7 +44,23 @@ public final class OSDriver: BuildDriver {
         /// Processes whose group may still have members.
         var processes: [ChildProcess] = []
         var aborted = false
+        /// Kills the build's process groups and removes its directory if the worker dies.
+        var watchdog: ChildProcess?
+        /// The process groups of the build, one per line, for the watchdog.
+        var groupsFile: String?
     }
+
+    /// The watchdog (`sh -c SCRIPT watchdog WORKER_PID GROUPS_FILE DIRECTORY`): waits while the
+    /// worker lives; once it is gone (SIGKILL, crash) kills every process group listed in the
+    /// file and removes the build's directory. At the end of a build the worker kills it.
+    static let watchdogScript = """
+        trap '' HUP INT TERM
+        while kill -0 "$1" 2>/dev/null; do sleep 1; done
+        if [ -f "$2" ]; then
+            while read -r group; do kill -s KILL -- "-$group" 2>/dev/null; done < "$2"
+        fi
+        rm -rf -- "$3" "$2"
+        """
 
     public init(
         temporaryDirectory: String = FileManager.default.temporaryDirectory.path, killGrace: Duration = .milliseconds(500),
@@ -83,6 +99,7 @@ public final class OSDriver: BuildDriver {
         }
         if aborted { throw CancellationError() }
         output.write("Working directory \(directory)\n")
+        startWatchdog(directory: directory)
 
         if !setup.keys.isEmpty {
             try Task.checkCancellation()
@@ -105,6 +122,39 @@ public final class OSDriver: BuildDriver {
                 output.write("object error: \(error)\n")
             }
         }
+    }
+
+    private func startWatchdog(directory: String) {
+        let groupsFile = directory + ".groups"
+        guard FileManager.default.createFile(atPath: groupsFile, contents: nil, attributes: [.posixPermissions: 0o600]) else {
+            logger.warning("cannot create the build's process group list; its processes outlive a crash of the worker", metadata: [
+                "file": "\(groupsFile)",
+            ])
+            return
+        }
+        do {
+            let watchdog = try ChildProcess.spawn(ChildProcess.Configuration(
+                executable: "/bin/sh", arguments: ["-c", Self.watchdogScript, "djinn-watchdog", "\(getpid())", groupsFile, directory],
+                workingDirectory: "/", environment: ["PATH=\(Self.defaultPath)"]))
+            state.withLock { state in
+                state.watchdog = watchdog
+                state.groupsFile = groupsFile
+            }
+        } catch {
+            unlink(groupsFile)
+            logger.warning("cannot start the build's watchdog; its processes outlive a crash of the worker", metadata: [
+                "error": "\(error)",
+            ])
+        }
+    }
+
+    /// Adds a job's process group to the watchdog's list.
+    private func recordGroup(_ pgid: pid_t) {
+        guard let file = state.withLock({ $0.groupsFile }) else { return }
+        let fd = open(file, O_WRONLY | O_APPEND | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        try? SafePaths.writeAll(fd, Array("\(pgid)\n".utf8))
     }
 
     /// HOME and PATH, then the build's variables; a later entry for a name replaces an
@@ -177,6 +227,7 @@ public final class OSDriver: BuildDriver {
         if aborted { throw CancellationError() }
         let process = try ChildProcess.spawn(ChildProcess.Configuration(
             executable: "/bin/sh", arguments: ["-c", script], workingDirectory: directory, environment: environment))
+        recordGroup(process.pid)
         let abortedMeanwhile = state.withLock { state in
             state.processes.append(process)
             return state.aborted
@@ -238,12 +289,21 @@ public final class OSDriver: BuildDriver {
     }
 
     public func destroy() async {
-        let (directory, processes) = state.withLock { state in
+        let (directory, processes, watchdog, groupsFile) = state.withLock { state in
             state.aborted = true
-            defer { state.processes = [] }
-            return (state.directory, state.processes)
+            defer {
+                state.processes = []
+                state.watchdog = nil
+                state.groupsFile = nil
+            }
+            return (state.directory, state.processes, state.watchdog, state.groupsFile)
         }
         await Self.terminate(processes, grace: killGrace)
+        if let watchdog {
+            watchdog.signalGroup(SIGKILL)
+            _ = try? await watchdog.wait()
+        }
+        if let groupsFile { unlink(groupsFile) }
         guard let directory else { return }
         let logger = self.logger
         _ = try? await files.run {

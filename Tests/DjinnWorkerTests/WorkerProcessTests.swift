@@ -83,8 +83,10 @@ import Testing
             let orphanedGroup = try await KillAndTimeoutTests.readPGID(pgidFile)
             first.signal(SIGKILL)
             _ = await first.status()
-            // The killed worker's job keeps sleeping (nothing supervises it any more); end it.
+            // The build's watchdog outlives the worker: it kills the job and removes the directory.
             defer { _ = kill(-orphanedGroup, SIGKILL) }
+            #expect(await eventually(timeout: .seconds(5)) { !processGroupExists(orphanedGroup) }, "the dead worker's job survived")
+            #expect(await eventually(timeout: .seconds(5)) { (try? f.leftoverWorkingDirectories().isEmpty) == true })
 
             let second = try WorkerProcess(
                 config: files.config, driver: files.driver, log: files.log, environment: ["TMPDIR": tmp])
