@@ -73,10 +73,15 @@ public final class BuildConsumerService: Service, Sendable {
     public func run() async throws {
         logger.info("consuming from queue: \(queue)")
         let consumer = self.consumer
-        try await withGracefulShutdownHandler {
-            try await consumer.run()
-        } onGracefulShutdown: {
-            consumer.shutdown()
+        do {
+            try await withGracefulShutdownHandler {
+                try await consumer.run()
+            } onGracefulShutdown: {
+                consumer.shutdown()
+            }
+        } catch {
+            await killWatcher.close()
+            throw error
         }
         await killWatcher.close()
     }

@@ -212,6 +212,7 @@ final class WorkerFixture: Sendable {
     /// Runs an in-process worker service while `body` runs, then shuts it down.
     func withService<T>(
         _ settings: WorkerSettings? = nil, queueOptions: QueueOptions? = nil, runSettings: RunSettings? = nil,
+        makeDriver: (@Sendable (BuildDefinition) -> any BuildDriver)? = nil,
         onFinished: @escaping @Sendable (BuildFinished) async -> Void = { _ in },
         _ body: (BuildConsumerService) async throws -> T
     ) async throws -> T {
@@ -221,7 +222,7 @@ final class WorkerFixture: Sendable {
         let tmp = directory.appendingPathComponent("tmp").path
         let service = try BuildConsumerService(
             settings: settings, postgres: pool, redis: redis, logger: quietLogger, queueOptions: options, runSettings: runSettings,
-            makeDriver: { _ in OSDriver(temporaryDirectory: tmp, logger: quietLogger) }, onFinished: onFinished)
+            makeDriver: makeDriver ?? { _ in OSDriver(temporaryDirectory: tmp, logger: quietLogger) }, onFinished: onFinished)
         let running = Task { try await service.run() }
         do {
             let result = try await body(service)
