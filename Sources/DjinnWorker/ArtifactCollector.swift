@@ -6,6 +6,7 @@ import Darwin
 import BlockingIO
 import Crypto
 import Foundation
+import Synchronization
 
 /// What was stored for one artifact.
 public struct StoredArtifact: Sendable, Equatable {
@@ -40,12 +41,19 @@ public struct ArtifactCollector: Sendable {
         guard SafePaths.isSingleComponent(hash) else { throw DriverError("invalid artifact hash \(hash)") }
         let directory = storePath + "/\(ownerID)"
         let limit = self.limit
-        return try await files.run { () throws -> StoredArtifact in
-            try Self.copy(file, into: directory, name: hash, limit: limit)
+        let cancellation = CopyCancellation()
+        return try await withTaskCancellationHandler {
+            try await files.run { () throws -> StoredArtifact in
+                try Self.copy(file, into: directory, name: hash, limit: limit, cancellation: cancellation)
+            }
+        } onCancel: {
+            cancellation.cancel()
         }
     }
 
-    static func copy(_ file: OpenFile, into directory: String, name: String, limit: Int64) throws -> StoredArtifact {
+    static func copy(
+        _ file: OpenFile, into directory: String, name: String, limit: Int64, cancellation: CopyCancellation = CopyCancellation()
+    ) throws -> StoredArtifact {
         try FileManager.default.createDirectory(
             atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o750])
         var template = Array((directory + "/.\(name).XXXXXX").utf8CString)
@@ -65,6 +73,8 @@ public struct ArtifactCollector: Sendable {
         var seen: Int64 = 0
         var buffer = [UInt8](repeating: 0, count: 256 * 1024)
         while true {
+            // A kill must not wait for a large artifact to be copied.
+            if cancellation.isCancelled { throw CancellationError() }
             let count = buffer.withUnsafeMutableBytes { read(file.descriptor, $0.baseAddress, $0.count) }
             if count < 0 {
                 if errno == EINTR { continue }
@@ -96,4 +106,15 @@ public struct ArtifactCollector: Sendable {
         return StoredArtifact(
             size: stored, truncatedFrom: seen > stored ? seen : nil, md5: Array(md5.finalize()), sha256: Array(sha256.finalize()))
     }
+}
+
+/// Tells a copy running on a blocking thread that its task was cancelled.
+final class CopyCancellation: Sendable {
+    private let flag = Atomic<Bool>(false)
+
+    init() {}
+
+    func cancel() { flag.store(true, ordering: .relaxed) }
+
+    var isCancelled: Bool { flag.load(ordering: .relaxed) }
 }

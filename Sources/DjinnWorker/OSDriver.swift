@@ -115,8 +115,13 @@ public final class OSDriver: BuildDriver {
             do {
                 let source = try object.file.get()
                 let destination = object.destination
-                try await files.run { () throws in
-                    try Self.copy(from: source, toDestination: destination, in: directory)
+                let cancellation = CopyCancellation()
+                try await withTaskCancellationHandler {
+                    try await files.run { () throws in
+                        try Self.copy(from: source, toDestination: destination, in: directory, cancellation: cancellation)
+                    }
+                } onCancel: {
+                    cancellation.cancel()
                 }
             } catch {
                 output.write("object error: \(error)\n")
@@ -196,19 +201,22 @@ public final class OSDriver: BuildDriver {
     }
 
     /// Copies the store file `source` to `destination` below `directory`.
-    static func copy(from source: String, toDestination destination: String, in directory: String) throws(SafePathError) {
-        guard let components = SafePaths.components(destination) else { throw .outside(destination) }
+    static func copy(
+        from source: String, toDestination destination: String, in directory: String, cancellation: CopyCancellation
+    ) throws {
+        guard let components = SafePaths.components(destination) else { throw SafePathError.outside(destination) }
         let input = open(source, O_RDONLY | O_CLOEXEC)
-        guard input >= 0 else { throw .system("open object", errno) }
+        guard input >= 0 else { throw SafePathError.system("open object", errno) }
         defer { close(input) }
         let output = try SafePaths.createFile(root: directory, components: components)
         defer { close(output) }
         var buffer = [UInt8](repeating: 0, count: 256 * 1024)
         while true {
+            if cancellation.isCancelled { throw CancellationError() }
             let count = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
             if count < 0 {
                 if errno == EINTR { continue }
-                throw .system("read object", errno)
+                throw SafePathError.system("read object", errno)
             }
             if count == 0 { return }
             try SafePaths.writeAll(output, buffer, count: count)
