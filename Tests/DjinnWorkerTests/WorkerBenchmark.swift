@@ -51,59 +51,68 @@ struct WorkerBenchmark {
             let worker = try WorkerProcess(
                 config: files.config, driver: files.driver, log: files.log,
                 environment: ["TMPDIR": f.directory.appendingPathComponent("tmp").path], executable: Self.executable)
-            defer { Task { _ = await worker.stop() } }
-            let enqueuer = TimedEnqueuer(client: f.redis)
-            let submitter = BuildSubmitter(
-                pool: f.pool, enqueuer: enqueuer, enabledDrivers: ["os"], host: "https://djinn.example", logger: quietLogger)
-            func submit(_ text: String) async throws -> Int64 {
-                try await submitter.submit(BuildRequest(
-                    userID: f.user.id, manifest: try Manifest(parsing: text, file: "bench.yml"), trigger: .manual(by: f.user))).id
+            do {
+                try await measure(f)
+            } catch {
+                _ = await worker.stop()
+                throw error
             }
-
-            // Warm up (first connections, page cache).
-            for _ in 0..<5 { try await f.waitFinished(try await submit(Self.oneJob), timeout: .seconds(30)) }
-
-            var latencies: [Double] = []
-            for _ in 0..<Self.latencyBuilds {
-                let id = try await submit(Self.oneJob)
-                let state = try await f.waitFinished(id, timeout: .seconds(30))
-                #expect(state.status == "passed")
-                let started = try #require(state.jobs.first { $0.name != "create-driver" }?.startedAt)
-                let enqueued = try #require(enqueuer.enqueuedAt.withLock { $0[id] })
-                latencies.append(started.timeIntervalSince(enqueued))
-            }
-            latencies.sort()
-
-            var perJob: [Double] = []
-            for _ in 0..<3 {
-                let id = try await submit(Self.hundredJobs)
-                let state = try await f.waitFinished(id, timeout: .seconds(120))
-                #expect(state.status == "passed")
-                let jobs = state.jobs.filter { $0.name != "create-driver" }
-                #expect(jobs.count == 100)
-                let first = try #require(jobs.first?.startedAt)
-                let last = try #require(jobs.last?.finishedAt)
-                perJob.append(last.timeIntervalSince(first) / Double(jobs.count))
-            }
-            perJob.sort()
-            let script = try await Self.scriptCost()
-
-            let report = """
-                worker benchmark (\(Self.executable))
-                enqueue → first job running, \(latencies.count) builds one at a time:
-                  p50 \(Self.milliseconds(Self.percentile(latencies, 0.5))), \
-                p90 \(Self.milliseconds(Self.percentile(latencies, 0.9))), \
-                p99 \(Self.milliseconds(Self.percentile(latencies, 0.99))), \
-                max \(Self.milliseconds(latencies.last!))
-                100 jobs of `true`, per job (median of 3 builds): \(Self.milliseconds(perJob[1])) \
-                (runs: \(perJob.map(Self.milliseconds).joined(separator: ", ")))
-                spawning and reaping `/bin/sh -c true` alone: \(Self.milliseconds(script))
-                runner overhead per job: \(Self.milliseconds(perJob[1] - script))
-
-                """
-            print(report)
-            try report.write(toFile: ProcessInfo.processInfo.environment["DJINN_BENCH_REPORT"] ?? "/dev/null", atomically: false, encoding: .utf8)
+            _ = await worker.stop()
         }
+    }
+
+    func measure(_ f: WorkerFixture) async throws {
+        let enqueuer = TimedEnqueuer(client: f.redis)
+        let submitter = BuildSubmitter(
+            pool: f.pool, enqueuer: enqueuer, enabledDrivers: ["os"], host: "https://djinn.example", logger: quietLogger)
+        func submit(_ text: String) async throws -> Int64 {
+            try await submitter.submit(BuildRequest(
+                userID: f.user.id, manifest: try Manifest(parsing: text, file: "bench.yml"), trigger: .manual(by: f.user))).id
+        }
+
+        // Warm up (first connections, page cache).
+        for _ in 0..<5 { try await f.waitFinished(try await submit(Self.oneJob), timeout: .seconds(30)) }
+
+        var latencies: [Double] = []
+        for _ in 0..<Self.latencyBuilds {
+            let id = try await submit(Self.oneJob)
+            let state = try await f.waitFinished(id, timeout: .seconds(30))
+            #expect(state.status == "passed")
+            let started = try #require(state.jobs.first { $0.name != "create-driver" }?.startedAt)
+            let enqueued = try #require(enqueuer.enqueuedAt.withLock { $0[id] })
+            latencies.append(started.timeIntervalSince(enqueued))
+        }
+        latencies.sort()
+
+        var perJob: [Double] = []
+        for _ in 0..<3 {
+            let id = try await submit(Self.hundredJobs)
+            let state = try await f.waitFinished(id, timeout: .seconds(120))
+            #expect(state.status == "passed")
+            let jobs = state.jobs.filter { $0.name != "create-driver" }
+            #expect(jobs.count == 100)
+            let first = try #require(jobs.first?.startedAt)
+            let last = try #require(jobs.last?.finishedAt)
+            perJob.append(last.timeIntervalSince(first) / Double(jobs.count))
+        }
+        perJob.sort()
+        let script = try await Self.scriptCost()
+
+        let report = """
+            worker benchmark (\(Self.executable))
+            enqueue → first job running, \(latencies.count) builds one at a time:
+              p50 \(Self.milliseconds(Self.percentile(latencies, 0.5))), \
+            p90 \(Self.milliseconds(Self.percentile(latencies, 0.9))), \
+            p99 \(Self.milliseconds(Self.percentile(latencies, 0.99))), \
+            max \(Self.milliseconds(latencies.last!))
+            100 jobs of `true`, per job (median of 3 builds): \(Self.milliseconds(perJob[1])) \
+            (runs: \(perJob.map(Self.milliseconds).joined(separator: ", ")))
+            spawning and reaping `/bin/sh -c true` alone: \(Self.milliseconds(script))
+            runner overhead per job: \(Self.milliseconds(perJob[1] - script))
+
+            """
+        print(report)
+        try report.write(toFile: ProcessInfo.processInfo.environment["DJINN_BENCH_REPORT"] ?? "/dev/null", atomically: false, encoding: .utf8)
     }
 
     /// The median cost of spawning `/bin/sh -c true` in a process group and reaping it.
