@@ -121,7 +121,16 @@ let package = Package(
         .target(name: "DjinnRunner", dependencies: ["BlockingIO"]),
 
         // Each daemon's logic, as a library the tests can drive.
-        .target(name: "DjinnWorker", dependencies: ["DjinnDaemon", "DjinnRunner"]),
+        .target(
+            name: "DjinnWorker",
+            dependencies: [
+                "BlockingIO", "DjinnConfig", "DjinnCrypto", "DjinnDaemon", "DjinnJobs", "DjinnPostgres", "DjinnQueue",
+                "DjinnRedis", "DjinnRunner",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .target(name: "DjinnScheduler", dependencies: ["DjinnDaemon"]),
         .target(name: "DjinnConsumer", dependencies: ["DjinnDaemon"]),
 
@@ -176,6 +185,15 @@ let package = Package(
         .testTarget(
             name: "DjinnSchemaTests",
             dependencies: ["DjinnSchema", "DjinnPostgres", "DjinnTesting", .product(name: "Logging", package: "swift-log")]
+        ),
+        .testTarget(
+            name: "DjinnWorkerTests",
+            dependencies: [
+                "DjinnWorker", "DjinnBuilds", "DjinnConfig", "DjinnCrypto", "DjinnJobs", "DjinnManifest", "DjinnPostgres",
+                "DjinnQueue", "DjinnRedis", "DjinnRunner", "DjinnSchema", "DjinnTesting",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "DjinnDaemonTests",
