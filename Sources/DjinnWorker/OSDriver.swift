@@ -300,6 +300,7 @@ public final class OSDriver: BuildDriver {
         let (directory, processes, watchdog, groupsFile) = state.withLock { state in
             state.aborted = true
             defer {
+                state.directory = nil
                 state.processes = []
                 state.watchdog = nil
                 state.groupsFile = nil
