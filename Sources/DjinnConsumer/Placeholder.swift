@@ -1,0 +1,1 @@
+// DjinnConsumer: placeholder so the package builds on this branch.

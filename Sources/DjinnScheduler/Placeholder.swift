@@ -1,0 +1,1 @@
+// DjinnScheduler: placeholder so the package builds on this branch.

@@ -1,0 +1,1 @@
+// DjinnWorker: placeholder so the package builds on this branch.
