@@ -1,1 +1,0 @@
-// DjinnConsumer: placeholder so the package builds on this branch.

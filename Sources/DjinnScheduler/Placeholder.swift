@@ -1,1 +1,0 @@
-// DjinnScheduler: placeholder so the package builds on this branch.

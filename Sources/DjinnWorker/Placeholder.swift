@@ -1,1 +1,0 @@
-// DjinnWorker: placeholder so the package builds on this branch.
