@@ -116,7 +116,7 @@ let package = Package(
             name: "DjinnCtlCommands",
             dependencies: [
                 "DjinnConfig", "DjinnPostgres", "DjinnRedis", "DjinnSchema", "DjinnDaemon", "DjinnManifest",
-                "DjinnBuilds", "DjinnConsumer", "DjinnQueue", "DjinnJobs",
+                "DjinnBuilds", "DjinnConsumer", "DjinnQueue",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -24,7 +24,7 @@ func qcow2Body(size: Int) -> [UInt8] {
 // MARK: Helper servers
 
 /// A helper server process (scripts/testservers/…) that prints `PORT n` once listening and
-/// exits when its standard input closes — when `stop()` closes our end, or when the test
+/// exits (deleting its scratch directory) when its standard input closes — when `stop()` closes our end, or when the test
 /// process dies — so none outlives the tests. (SIGTERM would not do: processes started from
 /// test threads inherit a blocked SIGTERM.)
 final class ServerProcess: Sendable {
@@ -50,7 +50,7 @@ final class ServerProcess: Sendable {
         // Debian's python3: the tests need only its standard library.
         process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
         process.arguments = [TestServices.repositoryRoot.appendingPathComponent("scripts/testservers/\(script)").path]
-            + arguments
+            + arguments + ["--cleanup", scratch.path]
         process.standardInput = input
         process.standardOutput = out
         process.standardError = err

@@ -3,7 +3,7 @@
 
 Listens on 127.0.0.1 (port 0 unless --port), prints "PORT <n>" on stdout, and exits when
 its standard input closes (the test process closed its end or died), so that it never
-outlives the tests. Routes (GET; `size` in bytes):
+outlives the tests; then it deletes --cleanup DIR, if given. Routes (GET; `size` in bytes):
 
   /image.qcow2?size=N        200 application/x-qemu-disk, a qcow2-looking body of N bytes
   /auth/image.qcow2?size=N   the same behind basic auth (--user/--password), else 401
@@ -21,6 +21,7 @@ outlives the tests. Routes (GET; `size` in bytes):
 import argparse
 import base64
 import os
+import shutil
 import ssl
 import sys
 import threading
@@ -126,9 +127,11 @@ class Handler(BaseHTTPRequestHandler):
             self.send_body(404, "text/plain", b"no such route\n")
 
 
-def exit_when_stdin_closes():
+def exit_when_stdin_closes(cleanup):
     while sys.stdin.buffer.read(4096):
         pass
+    if cleanup:
+        shutil.rmtree(cleanup, ignore_errors=True)
     os._exit(0)
 
 
@@ -139,6 +142,7 @@ def main():
     parser.add_argument("--password", default="secret")
     parser.add_argument("--cert")
     parser.add_argument("--key")
+    parser.add_argument("--cleanup", help="a directory to delete on exit (the test's scratch files)")
     args = parser.parse_args()
 
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
@@ -149,7 +153,7 @@ def main():
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(args.cert, args.key)
         server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=exit_when_stdin_closes, daemon=True).start()
+    threading.Thread(target=exit_when_stdin_closes, args=(args.cleanup,), daemon=True).start()
     print(f"PORT {server.server_address[1]}", flush=True)
     server.serve_forever()
 

@@ -5,11 +5,12 @@ Needs root (sshd checks passwords against /etc/shadow). Creates the local user -
 does not exist (no home, no login shell) and sets its password, writes a host key and an
 sshd_config into --dir, runs `sshd -D` on 127.0.0.1 at a free port, prints "PORT <n>" once it
 accepts connections, and kills sshd (SIGKILL) when its standard input closes — the test
-process closed its end or died — so it never outlives the tests.
+process closed its end or died — so it never outlives the tests; then it deletes --cleanup DIR.
 """
 import argparse
 import os
 import pwd
+import shutil
 import signal
 import socket
 import subprocess
@@ -39,6 +40,7 @@ def main():
     parser.add_argument("--dir", required=True)
     parser.add_argument("--user", required=True)
     parser.add_argument("--password", required=True)
+    parser.add_argument("--cleanup", help="a directory to delete on exit (the test's scratch files)")
     args = parser.parse_args()
 
     ensure_user(args.user, args.password)
@@ -90,6 +92,8 @@ LogLevel VERBOSE
     finally:
         sshd.send_signal(signal.SIGKILL)
         sshd.wait()
+        if args.cleanup:
+            shutil.rmtree(args.cleanup, ignore_errors=True)
 
 
 if __name__ == "__main__":
