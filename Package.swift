@@ -40,6 +40,12 @@ let package = Package(
             name: "CHiredis",
             providers: [.apt(["libhiredis-dev"])]
         ),
+        // libcurl for image downloads (http, https, sftp). Its pkg-config adds only -I and -l.
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
 
         // Dedicated threads for blocking calls, bridged to async callers.
         .target(name: "BlockingIO"),
@@ -110,7 +116,7 @@ let package = Package(
             name: "DjinnCtlCommands",
             dependencies: [
                 "DjinnConfig", "DjinnPostgres", "DjinnRedis", "DjinnSchema", "DjinnDaemon", "DjinnManifest",
-                "DjinnBuilds", "DjinnQueue",
+                "DjinnBuilds", "DjinnConsumer", "DjinnQueue",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -132,7 +138,14 @@ let package = Package(
             ]
         ),
         .target(name: "DjinnScheduler", dependencies: ["DjinnDaemon"]),
-        .target(name: "DjinnConsumer", dependencies: ["DjinnDaemon"]),
+        .target(
+            name: "DjinnConsumer",
+            dependencies: [
+                "CCurl", "BlockingIO", "DjinnDaemon", "DjinnConfig", "DjinnPostgres", "DjinnRedis", "DjinnQueue", "DjinnJobs",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
 
         .executableTarget(name: "djinn-worker", dependencies: ["DjinnWorker"]),
         .executableTarget(name: "djinn-scheduler", dependencies: ["DjinnScheduler"]),
@@ -193,6 +206,13 @@ let package = Package(
                 "DjinnQueue", "DjinnRedis", "DjinnRunner", "DjinnSchema", "DjinnTesting",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "DjinnConsumerTests",
+            dependencies: [
+                "DjinnConsumer", "DjinnConfig", "DjinnPostgres", "DjinnRedis", "DjinnJobs", "DjinnQueue", "DjinnSchema",
+                "DjinnTesting", .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(
