@@ -116,7 +116,7 @@ let package = Package(
             name: "DjinnCtlCommands",
             dependencies: [
                 "DjinnConfig", "DjinnPostgres", "DjinnRedis", "DjinnSchema", "DjinnDaemon", "DjinnManifest",
-                "DjinnBuilds", "DjinnConsumer", "DjinnQueue",
+                "DjinnBuilds", "DjinnConsumer", "DjinnQueue", "DjinnScheduler",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -137,7 +137,14 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .target(name: "DjinnScheduler", dependencies: ["DjinnDaemon"]),
+        .target(
+            name: "DjinnScheduler",
+            dependencies: [
+                "DjinnDaemon", "DjinnBuilds", "DjinnManifest", "DjinnPostgres",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .target(
             name: "DjinnConsumer",
             dependencies: [
@@ -151,6 +158,14 @@ let package = Package(
         .executableTarget(name: "djinn-scheduler", dependencies: ["DjinnScheduler"]),
         .executableTarget(name: "djinn-consumer", dependencies: ["DjinnConsumer"]),
         .executableTarget(name: "djinnctl", dependencies: ["DjinnCtlCommands"]),
+        // bench/scheduler's measuring program (not shipped).
+        .executableTarget(
+            name: "djinn-bench-scheduler",
+            dependencies: [
+                "DjinnScheduler", "DjinnBuilds", "DjinnPostgres", "DjinnRedis", "DjinnSchema",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
 
         // Benchmarks (bench/*): run by scripts, reported in docs/benchmarks.md.
         .executableTarget(
@@ -193,6 +208,14 @@ let package = Package(
             dependencies: [
                 "DjinnBuilds", "DjinnManifest", "DjinnPostgres", "DjinnRedis", "DjinnJobs", "DjinnQueue",
                 "DjinnSchema", "DjinnTesting", .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "DjinnSchedulerTests",
+            dependencies: [
+                "DjinnScheduler", "DjinnBuilds", "DjinnManifest", "DjinnPostgres", "DjinnRedis", "DjinnJobs", "DjinnQueue",
+                "DjinnSchema", "DjinnTesting", .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .testTarget(

@@ -39,9 +39,9 @@ public struct CreatedBuild: Sendable, Equatable {
 /// `builds_<driver>`. Nothing is written or queued when anything fails before the commit; a
 /// build that cannot be queued after it is marked failed, never left queued forever.
 ///
-/// Build numbers are per owner and never repeat: the owner's `users` row is locked (`FOR NO
-/// KEY UPDATE`, which does not block foreign-key checks against it) before the number is taken,
-/// so concurrent submissions for one owner queue up behind each other for that moment.
+/// Build numbers are per owner and never repeat: a transaction-scoped advisory lock on the
+/// owner (`OwnerLock`) is taken before the number is taken, so concurrent submissions for one
+/// owner queue up behind each other for that moment.
 public struct BuildSubmitter: Sendable {
     public let pool: PostgresPool
     public let enqueuer: any BuildEnqueuer
@@ -99,9 +99,7 @@ public struct BuildSubmitter: Sendable {
         let namespaces = NamespaceStore(connection)
         if let path { owner = try await namespaces.owner(of: path, submitter: submitter) }
         // Serialises this owner's submissions: namespace creation and numbering below.
-        guard !(try await connection.query("SELECT id FROM users WHERE id = $1 FOR NO KEY UPDATE", [owner.id])).isEmpty else {
-            throw BuildSubmissionError.userNotFound(owner.id)
-        }
+        try await OwnerLock.acquire(ownerID: owner.id, on: connection)
         if let path {
             namespace = try await namespaces.resolve(path, owner: owner, submitter: submitter, createdAt: createdAt)
         }

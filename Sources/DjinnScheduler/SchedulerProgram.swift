@@ -1,3 +1,4 @@
+import DjinnBuilds
 import DjinnConfig
 import DjinnDaemon
 import ServiceLifecycle
@@ -8,6 +9,10 @@ public enum SchedulerProgram: DaemonProgram {
 
     public static let name = "djinn-scheduler"
     public static let defaultConfigPath = "djinn-scheduler.conf"
+    /// The payload's `Host` for cron builds.
+    public static let buildHost = "djinn-scheduler"
+    /// Crons invoked at once (each on its own connection of the daemon's pool).
+    public static let parallelism = 4
 
     public static func load(configPath: String, driverPath: String?) throws(ConfigError) -> LoadedDaemonConfig<Settings> {
         let loaded = try SchedulerSettings.load(path: configPath)
@@ -32,6 +37,12 @@ public enum SchedulerProgram: DaemonProgram {
     }
 
     public static func makeServices(_ settings: Settings, context: DaemonContext) async throws -> [any Service] {
-        [IdleService(logger: context.logger, message: "scheduler ready")]
+        let submitter = BuildSubmitter(
+            pool: context.postgres, enqueuer: CurlyqEnqueuer(client: context.redis, logger: context.logger),
+            enabledDrivers: Set(settings.drivers), host: buildHost, logger: context.logger)
+        let scheduler = CronScheduler(
+            pool: context.postgres, submitter: submitter, batchSize: settings.batchSize, parallelism: parallelism,
+            logger: context.logger)
+        return [SchedulerService(scheduler: scheduler, interval: settings.interval, logger: context.logger)]
     }
 }

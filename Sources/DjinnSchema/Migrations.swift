@@ -34,6 +34,7 @@ public enum DjinnSchema {
         Migration(id: "0007_bigint_sizes", sql: bigintSizesSQL),
         Migration(id: "0008_builds_pinned", sql: buildsPinnedSQL),
         Migration(id: "0009_driver_type_os", sql: driverTypeOSSQL),
+        Migration(id: "0010_scheduler_indexes", sql: schedulerIndexesSQL),
     ]
 
     /// The runner's record of applied migrations. Ours alone (Go Djinn ignores it).
@@ -522,5 +523,16 @@ extension DjinnSchema {
         SET LOCAL client_min_messages = warning;
 
         ALTER TYPE driver_type ADD VALUE IF NOT EXISTS 'os';
+        """
+
+    /// Ours, additive (Go Djinn has no such indexes and ignores them). Without them the
+    /// scheduler's due-cron page (`next_run <= now ORDER BY next_run, id`) sorts the whole
+    /// table, and every build's number (`MAX(number) WHERE user_id = …`, taken under the
+    /// owner's lock) scans every build, so creating builds slows down as builds accumulate.
+    static let schedulerIndexesSQL = """
+        SET LOCAL client_min_messages = warning;
+
+        CREATE INDEX IF NOT EXISTS cron_next_run_id_idx ON cron (next_run, id);
+        CREATE INDEX IF NOT EXISTS builds_user_id_number_idx ON builds (user_id, number);
         """
 }

@@ -175,7 +175,19 @@ import Testing
         #expect(Set(primary) == ExpectedCatalog.primaryKeys)
         let indexCount = try await db.psql("SELECT count(*) FROM pg_indexes WHERE schemaname = 'public'")
         #expect(indexCount.trimmingCharacters(in: .whitespacesAndNewlines)
-            == String(ExpectedCatalog.uniqueConstraints.count + ExpectedCatalog.primaryKeys.count))
+            == String(ExpectedCatalog.uniqueConstraints.count + ExpectedCatalog.primaryKeys.count + ExpectedCatalog.additiveIndexes.count))
+        // Beyond the keys, only our own additive indexes (the scheduler's).
+        let plainIndexes = try await rows(db, """
+            SELECT t.relname || '(' || string_agg(a.attname, ', ' ORDER BY k.ord) || ')'
+            FROM pg_index x
+            JOIN pg_class t ON t.oid = x.indrelid
+            JOIN pg_namespace n ON n.oid = t.relnamespace
+            CROSS JOIN LATERAL unnest(x.indkey) WITH ORDINALITY AS k(attnum, ord)
+            JOIN pg_attribute a ON a.attrelid = t.oid AND a.attnum = k.attnum
+            WHERE n.nspname = 'public' AND NOT x.indisprimary AND NOT x.indisunique
+            GROUP BY x.indexrelid, t.relname
+            """)
+        #expect(Set(plainIndexes) == ExpectedCatalog.additiveIndexes)
     }
 
     /// A database left at Djinn's early revisions (with data) is brought forward: cleanup
