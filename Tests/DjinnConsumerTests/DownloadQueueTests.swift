@@ -111,15 +111,18 @@ import Testing
     @Test func fourDownloadsRunAtOnceAndAllLand() async throws {
         let server = try await TestHTTPServer.shared()
         try await withDatabaseAndStore { database, store in
-            // ~0.8 s each: run one after another they would take over 3 s.
-            let url = server.url("/slow?size=262144&chunk=32768&delay=0.1")
+            // ~4 s each, all four enqueued in one batch after their rows exist: they can only
+            // finish one after another (16 s) if the consumer does not run them side by side.
+            let url = server.url("/slow?size=262144&chunk=32768&delay=0.5")
             var downloads: [Int64] = []
+            var requests: [EnqueueRequest] = []
+            for index in 0..<4 {
+                let (imageID, downloadID) = try await database.addImage(hash: "parallel-\(index)", source: url)
+                downloads.append(downloadID)
+                requests.append(EnqueueRequest(data: DownloadJob(id: downloadID, imageID: imageID, source: url).gobEncoded()))
+            }
             try await withConsumer(database, store, options: Self.options(attempts: 5, concurrency: 4)) { producer, _, _ in
-                for index in 0..<4 {
-                    let (imageID, downloadID) = try await database.addImage(hash: "parallel-\(index)", source: url)
-                    downloads.append(downloadID)
-                    try await producer.enqueue(DownloadJob(id: downloadID, imageID: imageID, source: url).gobEncoded())
-                }
+                _ = try await producer.enqueueBatch(requests)
                 #expect(await eventually(timeout: .seconds(30)) {
                     var done = 0
                     for id in downloads where (try? await database.download(id))??.finishedAt != nil { done += 1 }
