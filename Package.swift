@@ -40,6 +40,12 @@ let package = Package(
             name: "CHiredis",
             providers: [.apt(["libhiredis-dev"])]
         ),
+        // libcurl for image downloads (http, https, sftp). Its pkg-config adds only -I and -l.
+        .systemLibrary(
+            name: "CCurl",
+            pkgConfig: "libcurl",
+            providers: [.apt(["libcurl4-openssl-dev"])]
+        ),
 
         // Dedicated threads for blocking calls, bridged to async callers.
         .target(name: "BlockingIO"),
@@ -110,7 +116,7 @@ let package = Package(
             name: "DjinnCtlCommands",
             dependencies: [
                 "DjinnConfig", "DjinnPostgres", "DjinnRedis", "DjinnSchema", "DjinnDaemon", "DjinnManifest",
-                "DjinnBuilds", "DjinnScheduler",
+                "DjinnBuilds", "DjinnConsumer", "DjinnQueue", "DjinnScheduler",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -121,7 +127,16 @@ let package = Package(
         .target(name: "DjinnRunner", dependencies: ["BlockingIO"]),
 
         // Each daemon's logic, as a library the tests can drive.
-        .target(name: "DjinnWorker", dependencies: ["DjinnDaemon", "DjinnRunner"]),
+        .target(
+            name: "DjinnWorker",
+            dependencies: [
+                "BlockingIO", "DjinnConfig", "DjinnCrypto", "DjinnDaemon", "DjinnJobs", "DjinnPostgres", "DjinnQueue",
+                "DjinnRedis", "DjinnRunner",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
         .target(
             name: "DjinnScheduler",
             dependencies: [
@@ -130,7 +145,14 @@ let package = Package(
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
-        .target(name: "DjinnConsumer", dependencies: ["DjinnDaemon"]),
+        .target(
+            name: "DjinnConsumer",
+            dependencies: [
+                "CCurl", "BlockingIO", "DjinnDaemon", "DjinnConfig", "DjinnPostgres", "DjinnRedis", "DjinnQueue", "DjinnJobs",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
 
         .executableTarget(name: "djinn-worker", dependencies: ["DjinnWorker"]),
         .executableTarget(name: "djinn-scheduler", dependencies: ["DjinnScheduler"]),
@@ -143,6 +165,19 @@ let package = Package(
                 "DjinnScheduler", "DjinnBuilds", "DjinnPostgres", "DjinnRedis", "DjinnSchema",
                 .product(name: "Logging", package: "swift-log"),
             ]
+        ),
+
+        // Benchmarks (bench/*): run by scripts, reported in docs/benchmarks.md.
+        .executableTarget(
+            name: "djinn-bench-queue",
+            dependencies: ["DjinnQueue", "DjinnRedis", .product(name: "Logging", package: "swift-log")],
+            path: "bench/queue-bench"
+        ),
+
+        // Test-only: a queue consumer in a process of its own for kill -9 tests (DjinnQueueTests).
+        .executableTarget(
+            name: "djinn-queue-probe",
+            dependencies: ["DjinnQueue", "DjinnRedis", .product(name: "Logging", package: "swift-log")]
         ),
 
         // Test helpers: throwaway PostgreSQL/Redis on loopback, a fresh database per test.
@@ -186,6 +221,22 @@ let package = Package(
         .testTarget(
             name: "DjinnSchemaTests",
             dependencies: ["DjinnSchema", "DjinnPostgres", "DjinnTesting", .product(name: "Logging", package: "swift-log")]
+        ),
+        .testTarget(
+            name: "DjinnWorkerTests",
+            dependencies: [
+                "DjinnWorker", "DjinnBuilds", "DjinnConfig", "DjinnCrypto", "DjinnJobs", "DjinnManifest", "DjinnPostgres",
+                "DjinnQueue", "DjinnRedis", "DjinnRunner", "DjinnSchema", "DjinnTesting",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "DjinnConsumerTests",
+            dependencies: [
+                "DjinnConsumer", "DjinnConfig", "DjinnPostgres", "DjinnRedis", "DjinnJobs", "DjinnQueue", "DjinnSchema",
+                "DjinnTesting", .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "DjinnDaemonTests",

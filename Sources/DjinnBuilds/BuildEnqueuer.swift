@@ -10,24 +10,13 @@ public protocol BuildEnqueuer: Sendable {
     func enqueue(queue: String, payload: [UInt8]) async throws
 }
 
-/// curlyq v0.4.0's "enqueue now" (spec §3.3), byte-compatible with Go producers and consumers:
-/// one atomic script does `HSETNX Q:data ID MSG` and, if that set it, `RPUSH Q:active ID`; the
-/// message is the MessagePack `Envelope` with a fresh lowercase UUIDv4 id and attempt 0.
-///
-/// Stop-gap until DjinnQueue's producer lands; it will replace this type.
-public struct CurlyqEnqueuer: BuildEnqueuer {
+/// Enqueues builds with DjinnQueue's producer: curlyq v0.4.0's layout and envelope (spec
+/// §3.3), so Go workers can run them too, plus the enqueue time our inspector reads.
+public struct QueueBuildEnqueuer: BuildEnqueuer {
     public let client: RedisClient
-    /// Prepended to every key (tests use a unique prefix; production uses none).
+    /// Prepended to every queue name (tests use a unique prefix; production uses none).
     public let keyPrefix: String
     private let logger: Logger
-
-    static let script = RedisScript("""
-        if redis.call("HSETNX", KEYS[1], ARGV[1], ARGV[2]) == 1 then
-            redis.call("RPUSH", KEYS[2], ARGV[1])
-            return 1
-        end
-        return 0
-        """)
 
     public init(client: RedisClient, keyPrefix: String = "", logger: Logger = Logger(label: "djinn.queue")) {
         self.client = client
@@ -36,10 +25,7 @@ public struct CurlyqEnqueuer: BuildEnqueuer {
     }
 
     public func enqueue(queue: String, payload: [UInt8]) async throws {
-        let id = UUID().uuidString.lowercased()
-        let message = Envelope(id: id, data: payload, attempt: 0).encoded()
-        let name = keyPrefix + queue
-        _ = try await client.evalScript(Self.script, keys: [name + ":data", name + ":active"], args: [id, message])
-        logger.info("Enqueued job", metadata: ["job_id": "\(id)", "queue": "\(queue)"])
+        let result = try await QueueProducer(client: client, queue: keyPrefix + queue).enqueue(payload)
+        logger.info("Enqueued job", metadata: ["job_id": "\(result.id)", "queue": "\(queue)"])
     }
 }

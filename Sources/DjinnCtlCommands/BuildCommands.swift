@@ -94,7 +94,7 @@ struct SubmitBuild: AsyncParsableCommand {
                     throw CLIError("no user \(user) (add one with djinnctl user add)")
                 }
                 let builds = BuildSubmitter(
-                    pool: pool, enqueuer: CurlyqEnqueuer(client: redis, logger: quietLogger()), enabledDrivers: enabled,
+                    pool: pool, enqueuer: QueueBuildEnqueuer(client: redis, logger: quietLogger()), enabledDrivers: enabled,
                     host: host, logger: quietLogger())
                 let build: CreatedBuild
                 do {

@@ -5,9 +5,9 @@ import ArgumentParser
 public struct Djinnctl: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "djinnctl",
-        abstract: "Administer a Djinn CI installation: schema, queues, builds, users, crons.",
+        abstract: "Administer a Djinn CI installation: schema, queues, builds, users, crons, images.",
         version: DjinnctlVersion.line,
-        subcommands: [Migrate.self, BuildCommand.self, UserCommand.self, CronCommand.self],
+        subcommands: [Migrate.self, BuildCommand.self, UserCommand.self, CronCommand.self, ImageCommand.self, Queues.self, Dead.self],
         helpNames: [.short, .long, .customLong("help", withSingleDash: true)]
     )
 

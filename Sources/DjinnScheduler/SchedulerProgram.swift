@@ -38,7 +38,7 @@ public enum SchedulerProgram: DaemonProgram {
 
     public static func makeServices(_ settings: Settings, context: DaemonContext) async throws -> [any Service] {
         let submitter = BuildSubmitter(
-            pool: context.postgres, enqueuer: CurlyqEnqueuer(client: context.redis, logger: context.logger),
+            pool: context.postgres, enqueuer: QueueBuildEnqueuer(client: context.redis, logger: context.logger),
             enabledDrivers: Set(settings.drivers), host: buildHost, logger: context.logger)
         let scheduler = CronScheduler(
             pool: context.postgres, submitter: submitter, batchSize: settings.batchSize, parallelism: parallelism,

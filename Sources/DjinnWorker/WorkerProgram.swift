@@ -70,11 +70,14 @@ public enum WorkerProgram: DaemonProgram {
         }
         notes.append(.init(.info, "enabled build driver \(w.driverKind.rawValue)"))
         notes.append(.init(.info, "queue: \(queueName(w))"))
+        if w.driverKind != .os {
+            notes.append(.init(.warning, "the \(w.driverKind.rawValue) driver is not available in this worker yet: its builds will fail"))
+        }
         notes.append(.init(.info, "using parallelism of: \(w.effectiveParallelism())"))
         return notes
     }
 
     public static func makeServices(_ settings: Settings, context: DaemonContext) async throws -> [any Service] {
-        [IdleService(logger: context.logger, message: "worker ready")]
+        [try BuildConsumerService(settings: settings.worker, postgres: context.postgres, redis: context.redis, logger: context.logger)]
     }
 }

@@ -103,7 +103,7 @@ func run(label: String, database: String, crons: Int, users: Int, batchSize: Int
     let prefix = "bench:\(database):"
     _ = try await redis.command(["DEL", prefix + "builds_os:active", prefix + "builds_os:data"])
     let submitter = BuildSubmitter(
-        pool: pool, enqueuer: CurlyqEnqueuer(client: redis, keyPrefix: prefix, logger: logger), enabledDrivers: ["os"],
+        pool: pool, enqueuer: QueueBuildEnqueuer(client: redis, keyPrefix: prefix, logger: logger), enabledDrivers: ["os"],
         host: "djinn-scheduler", logger: logger)
     let scheduler = CronScheduler(pool: pool, submitter: submitter, batchSize: batchSize, parallelism: parallelism, logger: logger)
     // Open the connections before the clock starts, as a running daemon has them.

@@ -44,7 +44,7 @@ struct BuildFixture {
         await redis.close()
     }
 
-    var enqueuer: CurlyqEnqueuer { CurlyqEnqueuer(client: redis, keyPrefix: prefix, logger: quietLogger) }
+    var enqueuer: QueueBuildEnqueuer { QueueBuildEnqueuer(client: redis, keyPrefix: prefix, logger: quietLogger) }
 
     func submitter(
         enabled: Set<String> = ["docker", "os", "qemu-x86_64", "ssh"], enqueuer: (any BuildEnqueuer)? = nil,

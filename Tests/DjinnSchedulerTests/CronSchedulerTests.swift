@@ -44,7 +44,8 @@ import Testing
             #expect(try crons[1].decode(Date.self, at: 2) == Self.now + 1)
 
             #expect(try await f.queuedBuilds() == [BuildPayload(host: "djinn-scheduler", buildID: 1)])
-            #expect(try await f.redisKeys() == [f.prefix + "builds_os:active", f.prefix + "builds_os:data"])
+            // curlyq's two keys, plus the enqueue time our queue inspector reads (Go ignores it).
+            #expect(try await f.redisKeys() == [f.prefix + "builds_os:active", f.prefix + "builds_os:data", f.prefix + "builds_os:enqueued_at"])
             #expect(f.log.contains("DEBUG loading batch of size 1000"))
             #expect(f.log.contains("INFO submitted 1 build(s)"))
 

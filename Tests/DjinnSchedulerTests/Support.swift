@@ -83,7 +83,7 @@ struct SchedulerFixture {
 
     func submitter(enabled: Set<String> = ["os"], enqueuer: (any BuildEnqueuer)? = nil, pool: PostgresPool? = nil) -> BuildSubmitter {
         BuildSubmitter(
-            pool: pool ?? self.pool, enqueuer: enqueuer ?? CurlyqEnqueuer(client: redis, keyPrefix: prefix, logger: quietLogger),
+            pool: pool ?? self.pool, enqueuer: enqueuer ?? QueueBuildEnqueuer(client: redis, keyPrefix: prefix, logger: quietLogger),
             enabledDrivers: enabled, host: "djinn-scheduler", logger: log.logger)
     }
 

@@ -1,0 +1,49 @@
+#ifndef DJINN_CCURL_SHIM_H
+#define DJINN_CCURL_SHIM_H
+// libcurl's curl_easy_setopt and curl_easy_getinfo are variadic, which Swift cannot call:
+// these typed wrappers are the only way the Swift code sets options and reads results.
+#include <curl/curl.h>
+
+typedef size_t (*djinn_curl_write_callback)(char *data, size_t size, size_t count, void *user);
+typedef int (*djinn_curl_xferinfo_callback)(void *user, curl_off_t dltotal, curl_off_t dlnow,
+                                            curl_off_t ultotal, curl_off_t ulnow);
+
+static inline CURLcode djinn_curl_setopt_long(CURL *handle, CURLoption option, long value) {
+    return curl_easy_setopt(handle, option, value);
+}
+
+static inline CURLcode djinn_curl_setopt_off_t(CURL *handle, CURLoption option, curl_off_t value) {
+    return curl_easy_setopt(handle, option, value);
+}
+
+/// libcurl copies string options, so `value` need only live for the call.
+static inline CURLcode djinn_curl_setopt_string(CURL *handle, CURLoption option, const char *value) {
+    return curl_easy_setopt(handle, option, value);
+}
+
+static inline CURLcode djinn_curl_setopt_pointer(CURL *handle, CURLoption option, void *value) {
+    return curl_easy_setopt(handle, option, value);
+}
+
+static inline CURLcode djinn_curl_setopt_write_function(CURL *handle, djinn_curl_write_callback callback) {
+    return curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, callback);
+}
+
+static inline CURLcode djinn_curl_setopt_xferinfo_function(CURL *handle, djinn_curl_xferinfo_callback callback) {
+    return curl_easy_setopt(handle, CURLOPT_XFERINFOFUNCTION, callback);
+}
+
+static inline CURLcode djinn_curl_getinfo_long(CURL *handle, CURLINFO info, long *value) {
+    return curl_easy_getinfo(handle, info, value);
+}
+
+/// The string belongs to the handle: copy it before the next transfer or cleanup.
+static inline CURLcode djinn_curl_getinfo_string(CURL *handle, CURLINFO info, char **value) {
+    return curl_easy_getinfo(handle, info, value);
+}
+
+// Macros Swift does not import (casts).
+static const long djinn_curlauth_basic = (long)CURLAUTH_BASIC;
+static const long djinn_curl_global_default = CURL_GLOBAL_DEFAULT;
+
+#endif

@@ -1,1 +1,0 @@
-// DjinnQueue: filled in by its own commit.

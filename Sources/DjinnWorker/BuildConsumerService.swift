@@ -1,0 +1,93 @@
+import DjinnConfig
+import DjinnCrypto
+import DjinnPostgres
+import DjinnQueue
+import DjinnRedis
+import Logging
+import ServiceLifecycle
+import Synchronization
+
+/// The worker's service: consumes `builds_<driver>` with `parallelism` builds at once and
+/// Djinn's JobMaxAttempts of 1 (a build runs at most twice after handler errors), listening
+/// for kill messages on one subscriber connection.
+///
+/// Graceful shutdown (SIGINT/SIGTERM through the service group, or `shutdown()`): no new
+/// builds are taken; running builds get the queue's shutdown grace (`QueueOptions.shutdownGrace`,
+/// 30 s by default) to finish; builds still running then are stopped (their process groups
+/// killed), reset to `queued`, and their queue jobs requeued for the next worker.
+public final class BuildConsumerService: Service, Sendable {
+    public let queue: String
+    public let options: QueueOptions
+    private let handler: BuildHandler
+    private let redis: RedisClient
+    private let killWatcher: KillWatcher
+    private let logger: Logger
+    private let consumer: QueueConsumer
+
+    /// `queueOptions` defaults to the worker's (`workerQueueOptions`); `runSettings` to the
+    /// worker's timeout with the standard limits.
+    public init(
+        settings: WorkerSettings, postgres: PostgresPool, redis: RedisClient, logger: Logger,
+        queueOptions: QueueOptions? = nil, runSettings: RunSettings? = nil, queue: String? = nil,
+        makeDriver: (@Sendable (BuildDefinition) -> any BuildDriver)? = nil,
+        onFinished: @escaping @Sendable (BuildFinished) async -> Void = { _ in }
+    ) throws {
+        let queue = queue ?? WorkerProgram.queueName(settings)
+        self.queue = queue
+        self.options = queueOptions ?? Self.workerQueueOptions(settings)
+        self.redis = redis
+        self.logger = logger
+        var cipher: DjinnCipher?
+        if let crypto = settings.crypto { cipher = try DjinnCipher(block: crypto.block, salt: crypto.salt) }
+        let killWatcher = KillWatcher(subscriber: redis.makeSubscriber(), logger: logger)
+        self.killWatcher = killWatcher
+        let handler = BuildHandler(
+            pool: postgres, cipher: cipher, objectsStore: settings.objects.path, artifactsStore: settings.artifacts,
+            runSettings: runSettings ?? RunSettings(timeout: settings.timeout), killWatcher: killWatcher, logger: logger,
+            makeDriver: makeDriver ?? Self.driverFactory(settings, logger: logger), onFinished: onFinished)
+        self.handler = handler
+        self.consumer = QueueConsumer(client: redis, queue: queue, options: options, logger: logger) { job in
+            try await handler.handle(job)
+        }
+    }
+
+    /// Concurrency = effective parallelism, JobMaxAttempts 1; everything else the queue's defaults.
+    public static func workerQueueOptions(_ settings: WorkerSettings) -> QueueOptions {
+        QueueOptions(concurrency: settings.effectiveParallelism(), maxAttempts: 1)
+    }
+
+    /// The driver for each build: the os driver, or one that fails every build with the reason
+    /// for drivers this worker does not implement yet.
+    public static func driverFactory(_ settings: WorkerSettings, logger: Logger) -> @Sendable (BuildDefinition) -> any BuildDriver {
+        let kind = settings.driverKind
+        return { _ in
+            switch kind {
+            case .os:
+                return OSDriver(logger: logger)
+            default:
+                return UnavailableDriver(reason: "the \(kind.rawValue) driver is not available in this worker yet")
+            }
+        }
+    }
+
+    public func run() async throws {
+        logger.info("consuming from queue: \(queue)")
+        let consumer = self.consumer
+        do {
+            try await withGracefulShutdownHandler {
+                try await consumer.run()
+            } onGracefulShutdown: {
+                consumer.shutdown()
+            }
+        } catch {
+            await killWatcher.close()
+            throw error
+        }
+        await killWatcher.close()
+    }
+
+    /// Starts the graceful shutdown (what SIGTERM does under the daemon's service group).
+    public func shutdown() {
+        consumer.shutdown()
+    }
+}
