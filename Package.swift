@@ -183,7 +183,7 @@ let package = Package(
         // Test helpers: throwaway PostgreSQL/Redis on loopback, a fresh database per test.
         .target(
             name: "DjinnTesting",
-            dependencies: ["DjinnPostgres", "DjinnRedis"],
+            dependencies: ["DjinnPostgres", "DjinnRedis", "DjinnRunner"],
             path: "Tests/DjinnTesting"
         ),
 

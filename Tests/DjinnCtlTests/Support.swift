@@ -9,55 +9,29 @@ let quietLogger = Logger(label: "djinnctl.test", factory: { _ in SwiftLogNoOpLog
 
 /// Runs the built `djinnctl` (it sits next to the test bundle).
 struct Djinnctl {
-    struct Result {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
+    typealias Result = TestProcess.Result
 
     static var url: URL {
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent("djinnctl")
     }
 
-    /// Runs to completion (a termination handler, never a blocking wait on the pool).
+    /// Runs to completion (reaped off the cooperative pool).
     static func run(_ arguments: [String]) async throws -> Result {
         try await start(arguments).finish()
     }
 
     /// Starts djinnctl; its output goes to files, readable while it runs.
     static func start(_ arguments: [String]) throws -> Running {
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("djinnctl-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-        let outURL = scratch.appendingPathComponent("out"), errURL = scratch.appendingPathComponent("err")
-        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: errURL)
-        let process = Process()
-        process.executableURL = url
-        process.arguments = arguments
-        process.standardOutput = out
-        process.standardError = err
-        let exited = AsyncStream<Int32>.makeStream()
-        process.terminationHandler = {
-            exited.continuation.yield($0.terminationStatus)
-            exited.continuation.finish()
-        }
-        try process.run()
-        try? out.close()
-        try? err.close()
-        return Running(scratch: scratch, exited: exited.stream, pid: process.processIdentifier)
+        Running(process: try TestProcess.start([url.path] + arguments))
     }
 
     struct Running: Sendable {
-        let scratch: URL
-        let exited: AsyncStream<Int32>
+        let process: TestProcess
 
         /// Standard output so far.
-        var stdout: String {
-            (try? String(contentsOf: scratch.appendingPathComponent("out"), encoding: .utf8)) ?? ""
-        }
+        var stdout: String { process.stdout }
 
-        let pid: Int32
+        var pid: Int32 { process.pid }
 
         /// Waits until standard output contains `text`; throws after 20 s.
         func waitForOutput(_ text: String) async throws {
@@ -74,15 +48,11 @@ struct Djinnctl {
             var description: String { "djinnctl did not print \(waitingFor.debugDescription); it printed \(stdout.debugDescription)" }
         }
 
-        func terminate() { kill(pid, SIGTERM) }
+        func terminate() { process.signal(SIGTERM) }
 
         func finish() async throws -> Result {
-            var status: Int32 = -1
-            for await code in exited { status = code }
-            defer { try? FileManager.default.removeItem(at: scratch) }
-            return Result(
-                status: status, stdout: stdout,
-                stderr: (try? String(contentsOf: scratch.appendingPathComponent("err"), encoding: .utf8)) ?? "")
+            let status = try await process.wait()
+            return Result(status: status, stdout: process.stdout, stderr: process.stderr)
         }
     }
 }

@@ -69,58 +69,14 @@ struct BuiltProgram {
         URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(name)
     }
 
-    struct Result {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
-
-    /// Runs to completion (a termination handler, never a blocking wait on the pool).
-    func run(_ arguments: [String], cwd: String? = nil) async throws -> Result {
-        let process = Process()
-        process.executableURL = url
-        process.arguments = arguments
-        if let cwd { process.currentDirectoryURL = URL(fileURLWithPath: cwd) }
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-            do { try process.run() } catch { continuation.resume(throwing: error) }
-        }
-        let stdout = String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        let stderr = String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        return Result(status: status, stdout: stdout, stderr: stderr)
+    /// Runs to completion (reaped off the cooperative pool).
+    func run(_ arguments: [String], cwd: String? = nil) async throws -> TestProcess.Result {
+        try await TestProcess.run([url.path] + arguments, directory: cwd)
     }
 
     /// Starts the program in the background; the caller signals and awaits it.
-    func start(_ arguments: [String]) throws -> RunningProgram {
-        let process = Process()
-        process.executableURL = url
-        process.arguments = arguments
-        let err = Pipe()
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = err
-        let exited = AsyncStream<Int32>.makeStream()
-        process.terminationHandler = {
-            exited.continuation.yield($0.terminationStatus)
-            exited.continuation.finish()
-        }
-        try process.run()
-        return RunningProgram(process: process, exited: exited.stream, stderr: err)
-    }
-}
-
-struct RunningProgram {
-    let process: Process
-    let exited: AsyncStream<Int32>
-    let stderr: Pipe
-
-    func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
-
-    func status() async -> Int32? {
-        for await status in exited { return status }
-        return nil
+    func start(_ arguments: [String]) throws -> TestProcess {
+        try TestProcess.start([url.path] + arguments)
     }
 }
 
@@ -229,9 +185,9 @@ func eventually(timeout: Duration = .seconds(10), _ condition: () throws -> Bool
         }
         #expect(ready)
         let pid = try String(contentsOfFile: dir.path("consumer.pid"), encoding: .utf8)
-        #expect(pid == String(running.process.processIdentifier))
+        #expect(pid == String(running.pid))
         running.signal(signal)
-        #expect(await running.status() == 0)
+        #expect(try await running.wait() == 0)
         #expect(!FileManager.default.fileExists(atPath: dir.path("consumer.pid")))
         let text = try String(contentsOfFile: log, encoding: .utf8)
         #expect(text.contains("INFO logging initialized, writing to \(log) at level INFO"))

@@ -123,31 +123,13 @@ private func registerStopAtExit(directory: String) {
     }
 }
 
-/// Runs a command to completion without blocking a cooperative thread (the wait is a
-/// termination handler, not `waitUntilExit`). Returns standard output; throws on non-zero.
+/// Runs a command to completion without blocking a cooperative thread. Returns standard
+/// output; throws on non-zero with both outputs.
 @discardableResult
 public func runCommand(_ argv: [String], environment: [String: String]? = nil) async throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: argv[0])
-    process.arguments = Array(argv.dropFirst())
-    if let environment {
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+    let result = try await TestProcess.run(argv, environment: environment)
+    guard result.status == 0 else {
+        throw TestServicesError.command(argv.joined(separator: " "), result.status, result.stdout + result.stderr)
     }
-    let outFile = FileManager.default.temporaryDirectory.appendingPathComponent("djinn-cmd-\(UUID().uuidString)")
-    _ = FileManager.default.createFile(atPath: outFile.path, contents: nil)
-    defer { try? FileManager.default.removeItem(at: outFile) }
-    let handle = try FileHandle(forWritingTo: outFile)
-    process.standardOutput = handle
-    process.standardError = handle
-    let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-        process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-        do { try process.run() } catch {
-            process.terminationHandler = nil
-            continuation.resume(throwing: error)
-        }
-    }
-    try? handle.close()
-    let output = (try? String(contentsOf: outFile, encoding: .utf8)) ?? ""
-    guard status == 0 else { throw TestServicesError.command(argv.joined(separator: " "), status, output) }
-    return output
+    return result.stdout
 }
