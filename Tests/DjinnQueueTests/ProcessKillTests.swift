@@ -33,23 +33,18 @@ import Testing
 
         let startedFile = FileManager.default.temporaryDirectory.appendingPathComponent("probe-\(UUID().uuidString)").path
         defer { try? FileManager.default.removeItem(atPath: startedFile) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: probe)
-        process.arguments = [endpoints.redisAddr, queue, startedFile]
-        process.environment = ProcessInfo.processInfo.environment.merging(["DJINN_REDIS_PASSWORD": endpoints.redisPassword]) { $1 }
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
+        let process = try TestProcess.start(
+            [probe, endpoints.redisAddr, queue, startedFile], environment: ["DJINN_REDIS_PASSWORD": endpoints.redisPassword])
         let started = await eventually(timeout: .seconds(30)) {
             (try? String(contentsOfFile: startedFile, encoding: .utf8)) == "X\n"
         }
-        if !started { kill(process.processIdentifier, SIGKILL) }
+        if !started { process.signal(SIGKILL) }
         try #require(started, "the probe never started the job")
         #expect(try await client.integer(["ZCARD", keys.consumers]) == 1)
 
-        // SIGKILL (SIGTERM may be blocked in processes spawned from test threads).
-        #expect(kill(process.processIdentifier, SIGKILL) == 0)
-        #expect(await eventually { !process.isRunning })
+        // SIGKILL: the consumer gets no chance to hand the job back.
+        process.signal(SIGKILL)
+        #expect(try await process.wait() == SIGKILL)
         let killedAt = ContinuousClock.now
 
         let completed = Recorder<QueueJob>()

@@ -9,30 +9,18 @@ import Testing
 
 /// Runs the built `djinn-scheduler` (it sits next to the test bundle) in the background.
 struct SchedulerProcess {
-    let process: Process
-    let exited: AsyncStream<Int32>
+    let process: TestProcess
 
     static func start(config: String) throws -> SchedulerProcess {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        let program = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
             .appendingPathComponent("djinn-scheduler")
-        process.arguments = ["-config", config]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        let exited = AsyncStream<Int32>.makeStream()
-        process.terminationHandler = {
-            exited.continuation.yield($0.terminationStatus)
-            exited.continuation.finish()
-        }
-        try process.run()
-        return SchedulerProcess(process: process, exited: exited.stream)
+        return SchedulerProcess(process: try TestProcess.start([program.path, "-config", config]))
     }
 
-    func signal(_ signal: Int32) { kill(process.processIdentifier, signal) }
+    func signal(_ signal: Int32) { process.signal(signal) }
 
     func status() async -> Int32? {
-        for await status in exited { return status }
-        return nil
+        try? await process.wait()
     }
 }
 
