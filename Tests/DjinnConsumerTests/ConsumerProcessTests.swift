@@ -85,47 +85,26 @@ import Testing
 
         /// Starts djinn-consumer with `<name>.conf`; stop it with `kill(pid, SIGKILL)`.
         func startConsumer(_ name: String) throws -> RunningConsumerProcess {
-            let process = Process()
-            process.executableURL = ConsumerProcessTests.builtProgram("djinn-consumer")
-            process.arguments = ["-config", try config(name)]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            let exited = AsyncStream<Int32>.makeStream()
-            process.terminationHandler = {
-                exited.continuation.yield($0.terminationStatus)
-                exited.continuation.finish()
-            }
-            try process.run()
-            return RunningConsumerProcess(pid: process.processIdentifier, exited: exited.stream)
+            let program = ConsumerProcessTests.builtProgram("djinn-consumer").path
+            return RunningConsumerProcess(process: try TestProcess.start([program, "-config", try config(name)]))
         }
     }
 
     struct RunningConsumerProcess {
-        let pid: Int32
-        let exited: AsyncStream<Int32>
+        let process: TestProcess
 
-        /// SIGKILL (processes started from test threads inherit a blocked SIGTERM), then wait.
+        var pid: Int32 { process.pid }
+
+        /// SIGKILL (the consumer gets no chance to hand its job back), then wait.
         func kill() async {
-            _ = Foundation.kill(pid, SIGKILL)
-            for await _ in exited {}
+            process.signal(SIGKILL)
+            _ = try? await process.wait()
         }
     }
 
     static func runDjinnctl(_ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = builtProgram("djinnctl")
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-            do { try process.run() } catch { continuation.resume(throwing: error) }
-        }
-        return (
-            status, String(decoding: out.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self),
-            String(decoding: err.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        )
+        let result = try await TestProcess.run([builtProgram("djinnctl").path] + arguments)
+        return (result.status, result.stdout, result.stderr)
     }
 
     @Test func djinnctlImageAddThenTheConsumerDownloadsIt() async throws {
