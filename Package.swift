@@ -183,7 +183,7 @@ let package = Package(
         // Test helpers: throwaway PostgreSQL/Redis on loopback, a fresh database per test.
         .target(
             name: "DjinnTesting",
-            dependencies: ["DjinnPostgres", "DjinnRedis", "DjinnRunner"],
+            dependencies: ["DjinnPostgres", "DjinnRedis", "DjinnRunner", .product(name: "Logging", package: "swift-log")],
             path: "Tests/DjinnTesting"
         ),
 

@@ -9,12 +9,8 @@ extension DatabaseSettings {
         environment: [String: String] = ProcessInfo.processInfo.environment,
         fileSystem: ConfigFileSystem = .local
     ) throws(ConfigError) -> DatabaseSettings {
-        let document = try ConfigParser.parse(path: path, fileSystem: fileSystem)
-        let relevant = document.parameters.filter { $0.name.text.lowercased() == "database" }
-        var decoder = SchemaDecoder(environment: environment)
-        let root = decoder.decodeFile(relevant, schema: BlockSchema([Schemas.database]), file: path)
-        guard !decoder.diagnostics.containsError else { throw ConfigError(diagnostics: decoder.diagnostics) }
-        return root.databaseSettings()
+        try decodeOneBlock(Schemas.database, fromConfigAt: path, environment: environment, fileSystem: fileSystem)
+            .databaseSettings()
     }
 }
 
@@ -27,11 +23,21 @@ extension RedisSettings {
         environment: [String: String] = ProcessInfo.processInfo.environment,
         fileSystem: ConfigFileSystem = .local
     ) throws(ConfigError) -> RedisSettings {
-        let document = try ConfigParser.parse(path: path, fileSystem: fileSystem)
-        let relevant = document.parameters.filter { $0.name.text.lowercased() == "redis" }
-        var decoder = SchemaDecoder(environment: environment)
-        let root = decoder.decodeFile(relevant, schema: BlockSchema([Schemas.redis]), file: path)
-        guard !decoder.diagnostics.containsError else { throw ConfigError(diagnostics: decoder.diagnostics) }
-        return root.redisSettings()
+        try decodeOneBlock(Schemas.redis, fromConfigAt: path, environment: environment, fileSystem: fileSystem)
+            .redisSettings()
     }
+}
+
+/// Parses the whole file (so syntax errors anywhere are reported) but decodes only the
+/// directive `schema` describes.
+private func decodeOneBlock(
+    _ schema: ParameterSchema, fromConfigAt path: String, environment: [String: String], fileSystem: ConfigFileSystem
+) throws(ConfigError) -> DecodedBlock {
+    let document = try ConfigParser.parse(path: path, fileSystem: fileSystem)
+    let name = schema.name.lowercased()
+    let relevant = document.parameters.filter { $0.name.text.lowercased() == name }
+    var decoder = SchemaDecoder(environment: environment)
+    let root = decoder.decodeFile(relevant, schema: BlockSchema([schema]), file: path)
+    guard !decoder.diagnostics.containsError else { throw ConfigError(diagnostics: decoder.diagnostics) }
+    return root
 }

@@ -25,12 +25,12 @@ public enum CronSchedule: String, Sendable, CaseIterable, PostgresEnum {
         case .daily:
             nextDay = day + 1
         case .weekly:
-            nextDay = day + 7 - Int64(CivilDate.isoWeekdayIndex(ofDay: day))
+            nextDay = day + 7 - Int64(CivilCalendar.isoWeekdayIndex(ofDay: day))
         case .monthly:
-            let (year, month, _) = CivilDate.civil(fromDay: day)
+            let (year, month, _) = CivilCalendar.civil(fromDay: day)
             nextDay = month == 12
-                ? CivilDate.dayNumber(year: year + 1, month: 1, day: 1)
-                : CivilDate.dayNumber(year: year, month: month + 1, day: 1)
+                ? CivilCalendar.dayNumber(year: year + 1, month: 1, day: 1)
+                : CivilCalendar.dayNumber(year: year, month: month + 1, day: 1)
         }
         return Date(timeIntervalSince1970: Double(nextDay) * 86_400)
     }
@@ -41,42 +41,12 @@ public enum CronSchedule: String, Sendable, CaseIterable, PostgresEnum {
     }
 }
 
-/// Proleptic Gregorian calendar arithmetic on days since 1970-01-01 (UTC). Pure integer
-/// arithmetic: no `Calendar`, no time zone, no locale.
+/// Day numbers (days since 1970-01-01) of instants, in UTC.
 enum CivilDate {
     /// Days from 1970-01-01 to the UTC calendar day containing `date` (floor, so instants
     /// before 1970 land on the right day too).
     static func dayNumber(of date: Date) -> Int64 {
         Int64((date.timeIntervalSince1970 / 86_400).rounded(.down))
-    }
-
-    /// 0 for Monday … 6 for Sunday. Day 0 (1970-01-01) was a Thursday.
-    static func isoWeekdayIndex(ofDay day: Int64) -> Int {
-        Int(((day + 3) % 7 + 7) % 7)
-    }
-
-    /// Howard Hinnant's days_from_civil.
-    static func dayNumber(year: Int64, month: Int, day: Int) -> Int64 {
-        let y = month <= 2 ? year - 1 : year
-        let era = (y >= 0 ? y : y - 399) / 400
-        let yearOfEra = y - era * 400
-        let m = Int64(month)
-        let dayOfYear = (153 * (m > 2 ? m - 3 : m + 9) + 2) / 5 + Int64(day) - 1
-        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear
-        return era * 146_097 + dayOfEra - 719_468
-    }
-
-    /// Howard Hinnant's civil_from_days.
-    static func civil(fromDay days: Int64) -> (year: Int64, month: Int, day: Int) {
-        let z = days + 719_468
-        let era = (z >= 0 ? z : z - 146_096) / 146_097
-        let dayOfEra = z - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let mp = (5 * dayOfYear + 2) / 153
-        let day = Int(dayOfYear - (153 * mp + 2) / 5 + 1)
-        let month = Int(mp < 10 ? mp + 3 : mp - 9)
-        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 }
 
@@ -90,10 +60,10 @@ public enum CronTimeFormat {
         let seconds = Int64((date.timeIntervalSince1970).rounded(.down))
         let day = seconds >= 0 ? seconds / 86_400 : (seconds - 86_399) / 86_400
         let secondOfDay = seconds - day * 86_400
-        let (year, month, dayOfMonth) = CivilDate.civil(fromDay: day)
+        let (year, month, dayOfMonth) = CivilCalendar.civil(fromDay: day)
         let time = [secondOfDay / 3600, secondOfDay / 60 % 60, secondOfDay % 60]
             .map { $0 < 10 ? "0\($0)" : "\($0)" }
             .joined(separator: ":")
-        return "\(weekdays[CivilDate.isoWeekdayIndex(ofDay: day)]) \(months[month - 1]) \(dayOfMonth) \(time) \(year)"
+        return "\(weekdays[CivilCalendar.isoWeekdayIndex(ofDay: day)]) \(months[month - 1]) \(dayOfMonth) \(time) \(year)"
     }
 }

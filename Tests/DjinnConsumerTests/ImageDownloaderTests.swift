@@ -1,3 +1,4 @@
+import DjinnTesting
 import Foundation
 import Logging
 import Testing

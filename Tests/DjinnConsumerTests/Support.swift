@@ -298,35 +298,6 @@ func withDatabaseAndStore(_ body: (ConsumerDatabase, TestStore) async throws -> 
 
 // MARK: Logs
 
-/// Log lines recorded from any thread.
-final class LogRecorder: Sendable {
-    private let lines = Mutex<[String]>([])
-
-    var all: [String] { lines.withLock { $0 } }
-
-    func append(_ line: String) { lines.withLock { $0.append(line) } }
-
-    var logger: Logger {
-        Logger(label: "consumer-test") { _ in RecordingLogHandler(recorder: self) }
-    }
-}
-
-struct RecordingLogHandler: LogHandler {
-    let recorder: LogRecorder
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        let merged = metadata.merging(event.metadata ?? [:]) { $1 }
-        let rendered = merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        recorder.append("\(event.level) \(event.message) \(rendered)")
-    }
-}
 
 /// Polls `condition` until it holds or `timeout` passes; returns whether it held.
 @discardableResult

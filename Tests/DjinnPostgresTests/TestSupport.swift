@@ -7,37 +7,6 @@ import Synchronization
 /// A logger that drops everything (the default handler would print at info level).
 let quietLogger = Logger(label: "djinn.postgres.test", factory: { _ in SwiftLogNoOpLogHandler() })
 
-/// Collects every log line (message and metadata) for assertions about what is logged.
-final class LogRecorder: Sendable {
-    private let lines = Mutex<[String]>([])
-
-    var logger: Logger {
-        var logger = Logger(label: "djinn.postgres.test", factory: { _ in RecordingLogHandler(recorder: self) })
-        logger.logLevel = .trace
-        return logger
-    }
-
-    var all: [String] { lines.withLock { $0 } }
-
-    func append(_ line: String) { lines.withLock { $0.append(line) } }
-}
-
-struct RecordingLogHandler: LogHandler {
-    let recorder: LogRecorder
-    var metadata: Logger.Metadata = [:]
-    var logLevel: Logger.Level = .trace
-
-    subscript(metadataKey key: String) -> Logger.Metadata.Value? {
-        get { metadata[key] }
-        set { metadata[key] = newValue }
-    }
-
-    func log(event: LogEvent) {
-        let merged = metadata.merging(event.metadata ?? [:]) { $1 }
-        let rendered = merged.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-        recorder.append("\(event.level) \(event.message) \(rendered)")
-    }
-}
 
 /// SQL string literal for test setup statements that cannot take parameters (CREATE ROLE).
 func sqlLiteral(_ text: String) -> String {
