@@ -191,7 +191,7 @@ let package = Package(
         ),
 
         .testTarget(name: "BlockingIOTests", dependencies: ["BlockingIO"]),
-        .testTarget(name: "DockerEngineTests", dependencies: ["DockerEngine"]),
+        .testTarget(name: "DockerEngineTests", dependencies: ["DockerEngine", "DjinnTesting"]),
         .testTarget(name: "DjinnConfigTests", dependencies: ["DjinnConfig"]),
         .testTarget(name: "DjinnPostgresTests", dependencies: ["DjinnPostgres", "DjinnTesting"]),
         .testTarget(name: "DjinnRedisTests", dependencies: ["DjinnRedis", "DjinnTesting"]),
