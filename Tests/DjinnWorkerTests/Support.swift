@@ -92,10 +92,13 @@ final class WorkerFixture: Sendable {
 
     // MARK: Builds
 
-    func settings(parallelism: Int = 2, timeout: Duration = .seconds(60), artifactLimit: Int64 = 0, crypto: Bool = true) -> WorkerSettings {
+    func settings(
+        parallelism: Int = 2, timeout: Duration = .seconds(60), artifactLimit: Int64 = 0, crypto: Bool = true,
+        driver: DriverKind = .os
+    ) -> WorkerSettings {
         let pg = db.endpoints
         return WorkerSettings(
-            parallelism: parallelism, driver: "os", driverKind: .os, timeout: timeout,
+            parallelism: parallelism, driver: driver.rawValue, driverKind: driver, timeout: timeout,
             crypto: crypto ? CryptoSettings(block: testCryptoBlock, salt: testCryptoSalt) : nil,
             database: DatabaseSettings(addr: pg.pgAddr, name: db.name, username: pg.pgUser, password: pg.pgPassword),
             redis: RedisSettings(addr: redisServer.endpoints.redisAddr),
@@ -107,7 +110,7 @@ final class WorkerFixture: Sendable {
     @discardableResult
     func submit(_ manifest: String) async throws -> CreatedBuild {
         let submitter = BuildSubmitter(
-            pool: pool, enqueuer: ProducerEnqueuer(client: redis), enabledDrivers: ["os"], host: "https://djinn.example",
+            pool: pool, enqueuer: ProducerEnqueuer(client: redis), enabledDrivers: ["os", "docker"], host: "https://djinn.example",
             logger: quietLogger)
         return try await submitter.submit(BuildRequest(
             userID: user.id, manifest: try Manifest(parsing: manifest, file: "test.yml"), trigger: .manual(by: user)))
