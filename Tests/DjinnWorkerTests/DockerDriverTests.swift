@@ -205,6 +205,7 @@ struct DockerDriverTests {
                 let killed = try await f.wait(for: build.id, timeout: .seconds(20), interval: .milliseconds(10)) { $0.finishedAt != nil }
                 let elapsed = ContinuousClock.now - sent
                 #expect(elapsed < .seconds(5), "killed after \(elapsed)")
+                print("docker build killed and cleaned up \(elapsed) after the kill message")
                 #expect(killed.status == "killed")
                 #expect(killed.job("waits")?.status == "killed")
                 // Destroy runs before the build row is finished.
@@ -252,6 +253,41 @@ struct DockerDriverTests {
             #expect(create.contains("127.0.0.1:1"))
             #expect(finished.job("build.1")?.startedAt == nil)
             #expect(try await drivers.leftovers().isEmpty)
+        }
+    }
+
+    /// The `djinn-worker` binary with `driver "docker"` and driver.conf's docker block.
+    @Test func theWorkerProcessRunsDockerBuildsFromItsDriverFile() async throws {
+        try await WorkerFixture.with { f in
+            let daemon = try await TestDocker.required()
+            let files = try f.writeWorkerConfig(driverKind: "docker", driverFile: """
+                driver docker {
+                    host "\(daemon.host)"
+                    version "1.41"
+                }
+
+                """)
+            let worker = try WorkerProcess(
+                config: files.config, driver: files.driver, log: files.log,
+                environment: ["TMPDIR": f.directory.appendingPathComponent("tmp").path])
+            let build = try await f.submit("""
+                driver:
+                  type: docker
+                  image: \(daemon.image)
+                  workspace: /workspace
+                stages: [build]
+                jobs:
+                  - stage: build
+                    commands: [echo from-a-container, exit 4]
+                """)
+            let finished = try await f.waitFinished(build.id)
+            #expect(await worker.stop() == 0, "\(worker.log)")
+            #expect(finished.status == "failed")
+            #expect(finished.job("build.1")?.output?.contains("+ echo from-a-container\nfrom-a-container\n+ exit 4\n") == true, "\(finished)")
+            #expect(finished.job("create-driver")?.output?.contains("Using Docker API version 1.41...") == true)
+            let log = worker.log
+            #expect(log.contains("consuming from queue: builds_docker"))
+            #expect(!log.contains("not available in this worker yet"), "\(log)")
         }
     }
 

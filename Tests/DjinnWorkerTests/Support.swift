@@ -245,14 +245,18 @@ final class WorkerFixture: Sendable {
     }
 
     /// Writes worker.conf and driver.conf for a `djinn-worker` process.
-    func writeWorkerConfig(parallelism: Int = 2, timeout: String = "60s", logLevel: String = "debug") throws -> (config: String, driver: String, log: String) {
+    /// `driverKind`/`driverFile` choose the worker's driver and driver.conf's text.
+    func writeWorkerConfig(
+        parallelism: Int = 2, timeout: String = "60s", logLevel: String = "debug", driverKind: String = "os",
+        driverFile: String = "driver os {}\n"
+    ) throws -> (config: String, driver: String, log: String) {
         let pg = db.endpoints
         let config = directory.appendingPathComponent("worker.conf").path
         let driver = directory.appendingPathComponent("driver.conf").path
         let log = directory.appendingPathComponent("worker-\(UUID().uuidString.prefix(6)).log").path
         try """
             log \(logLevel) "\(log)"
-            driver "os"
+            driver "\(driverKind)"
             parallelism \(parallelism)
             timeout \(timeout)
             crypto {
@@ -278,7 +282,7 @@ final class WorkerFixture: Sendable {
             }
 
             """.write(toFile: config, atomically: true, encoding: .utf8)
-        try "driver os {}\n".write(toFile: driver, atomically: true, encoding: .utf8)
+        try driverFile.write(toFile: driver, atomically: true, encoding: .utf8)
         return (config, driver, log)
     }
 }
