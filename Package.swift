@@ -50,6 +50,9 @@ let package = Package(
         // Dedicated threads for blocking calls, bridged to async callers.
         .target(name: "BlockingIO"),
 
+        // The Docker Engine API over its unix socket (libcurl), tar and log-stream framing.
+        .target(name: "DockerEngine", dependencies: ["CCurl", "BlockingIO"]),
+
         // The config language and the per-daemon settings decoded from it.
         .target(name: "DjinnConfig"),
 
@@ -131,7 +134,7 @@ let package = Package(
             name: "DjinnWorker",
             dependencies: [
                 "BlockingIO", "DjinnConfig", "DjinnCrypto", "DjinnDaemon", "DjinnJobs", "DjinnPostgres", "DjinnQueue",
-                "DjinnRedis", "DjinnRunner",
+                "DjinnRedis", "DjinnRunner", "DockerEngine",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -188,6 +191,7 @@ let package = Package(
         ),
 
         .testTarget(name: "BlockingIOTests", dependencies: ["BlockingIO"]),
+        .testTarget(name: "DockerEngineTests", dependencies: ["DockerEngine", "DjinnTesting"]),
         .testTarget(name: "DjinnConfigTests", dependencies: ["DjinnConfig"]),
         .testTarget(name: "DjinnPostgresTests", dependencies: ["DjinnPostgres", "DjinnTesting"]),
         .testTarget(name: "DjinnRedisTests", dependencies: ["DjinnRedis", "DjinnTesting"]),
@@ -226,7 +230,7 @@ let package = Package(
             name: "DjinnWorkerTests",
             dependencies: [
                 "DjinnWorker", "DjinnBuilds", "DjinnConfig", "DjinnCrypto", "DjinnJobs", "DjinnManifest", "DjinnPostgres",
-                "DjinnQueue", "DjinnRedis", "DjinnRunner", "DjinnSchema", "DjinnTesting",
+                "DjinnQueue", "DjinnRedis", "DjinnRunner", "DjinnSchema", "DjinnTesting", "DockerEngine",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]

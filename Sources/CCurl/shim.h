@@ -5,6 +5,7 @@
 #include <curl/curl.h>
 
 typedef size_t (*djinn_curl_write_callback)(char *data, size_t size, size_t count, void *user);
+typedef size_t (*djinn_curl_read_callback)(char *buffer, size_t size, size_t count, void *user);
 typedef int (*djinn_curl_xferinfo_callback)(void *user, curl_off_t dltotal, curl_off_t dlnow,
                                             curl_off_t ultotal, curl_off_t ulnow);
 
@@ -29,6 +30,16 @@ static inline CURLcode djinn_curl_setopt_write_function(CURL *handle, djinn_curl
     return curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, callback);
 }
 
+/// Request bodies streamed from Swift (Docker archive uploads).
+static inline CURLcode djinn_curl_setopt_read_function(CURL *handle, djinn_curl_read_callback callback) {
+    return curl_easy_setopt(handle, CURLOPT_READFUNCTION, callback);
+}
+
+/// Extra request headers; the list must live until the transfer is done.
+static inline CURLcode djinn_curl_setopt_header_list(CURL *handle, struct curl_slist *headers) {
+    return curl_easy_setopt(handle, CURLOPT_HTTPHEADER, headers);
+}
+
 static inline CURLcode djinn_curl_setopt_xferinfo_function(CURL *handle, djinn_curl_xferinfo_callback callback) {
     return curl_easy_setopt(handle, CURLOPT_XFERINFOFUNCTION, callback);
 }
@@ -45,5 +56,6 @@ static inline CURLcode djinn_curl_getinfo_string(CURL *handle, CURLINFO info, ch
 // Macros Swift does not import (casts).
 static const long djinn_curlauth_basic = (long)CURLAUTH_BASIC;
 static const long djinn_curl_global_default = CURL_GLOBAL_DEFAULT;
+static const size_t djinn_curl_readfunc_abort = CURL_READFUNC_ABORT;
 
 #endif

@@ -26,8 +26,10 @@ public final class BuildConsumerService: Service, Sendable {
 
     /// `queueOptions` defaults to the worker's (`workerQueueOptions`); `runSettings` to the
     /// worker's timeout with the standard limits.
+    /// `drivers` is driver.conf (the docker driver's host and API version come from it).
     public init(
-        settings: WorkerSettings, postgres: PostgresPool, redis: RedisClient, logger: Logger,
+        settings: WorkerSettings, drivers: DriverFileSettings = DriverFileSettings(), postgres: PostgresPool,
+        redis: RedisClient, logger: Logger,
         queueOptions: QueueOptions? = nil, runSettings: RunSettings? = nil, queue: String? = nil,
         makeDriver: (@Sendable (BuildDefinition) -> any BuildDriver)? = nil,
         onFinished: @escaping @Sendable (BuildFinished) async -> Void = { _ in }
@@ -44,7 +46,7 @@ public final class BuildConsumerService: Service, Sendable {
         let handler = BuildHandler(
             pool: postgres, cipher: cipher, objectsStore: settings.objects.path, artifactsStore: settings.artifacts,
             runSettings: runSettings ?? RunSettings(timeout: settings.timeout), killWatcher: killWatcher, logger: logger,
-            makeDriver: makeDriver ?? Self.driverFactory(settings, logger: logger), onFinished: onFinished)
+            makeDriver: makeDriver ?? Self.driverFactory(settings, drivers: drivers, logger: logger), onFinished: onFinished)
         self.handler = handler
         self.consumer = QueueConsumer(client: redis, queue: queue, options: options, logger: logger) { job in
             try await handler.handle(job)
@@ -56,14 +58,26 @@ public final class BuildConsumerService: Service, Sendable {
         QueueOptions(concurrency: settings.effectiveParallelism(), maxAttempts: 1)
     }
 
-    /// The driver for each build: the os driver, or one that fails every build with the reason
-    /// for drivers this worker does not implement yet.
-    public static func driverFactory(_ settings: WorkerSettings, logger: Logger) -> @Sendable (BuildDefinition) -> any BuildDriver {
+    /// The driver for each build: os, or docker (driver.conf's block merged with the
+    /// build's manifest `driver:` map, spec §5.1; settings that cannot work fail the build at
+    /// driver creation with the reason), or one that fails every build with the reason for
+    /// drivers this worker does not implement yet.
+    public static func driverFactory(
+        _ settings: WorkerSettings, drivers: DriverFileSettings = DriverFileSettings(), logger: Logger
+    ) -> @Sendable (BuildDefinition) -> any BuildDriver {
         let kind = settings.driverKind
-        return { _ in
+        let docker = drivers.docker
+        return { definition in
             switch kind {
             case .os:
                 return OSDriver(logger: logger)
+            case .docker:
+                switch DockerDriverConfiguration.merge(file: docker, manifest: definition.driverConfig) {
+                case .success(let configuration):
+                    return DockerDriver(configuration: configuration, logger: logger)
+                case .failure(let error):
+                    return UnavailableDriver(reason: error.description)
+                }
             default:
                 return UnavailableDriver(reason: "the \(kind.rawValue) driver is not available in this worker yet")
             }

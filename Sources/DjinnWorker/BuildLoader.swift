@@ -85,6 +85,9 @@ public struct BuildDefinition: Sendable {
     public var objects: [BuildObjectRow]
     /// `build_drivers.type` (nil when the build has no driver row).
     public var driverType: String?
+    /// `build_drivers.config`: the manifest's `driver:` map (string values only; empty when
+    /// the build has no driver row or the JSON is not an object).
+    public var driverConfig: [String: String] = [:]
 }
 
 public enum BuildLoadError: Error, Equatable, CustomStringConvertible {
@@ -200,11 +203,26 @@ public struct BuildLoader: Sendable {
                 name: try object.decode(String.self, column: "name"), destination: try object.decode(String.self, column: "source"),
                 ownerID: try object.decode(Int64?.self, column: "user_id"), hash: try object.decode(String?.self, column: "hash"))
         }
-        let driverType = try await database.query(
-            "SELECT type::text FROM build_drivers WHERE build_id = $1 ORDER BY id LIMIT 1", [id]
-        ).first?.decode(String.self, at: 0)
+        let driverRow = try await database.query(
+            "SELECT type::text AS type, config::text AS config FROM build_drivers WHERE build_id = $1 ORDER BY id LIMIT 1", [id]
+        ).first
+        let driverType = try driverRow?.decode(String.self, column: "type")
+        let driverConfig = Self.driverConfig(json: try driverRow?.decode(String?.self, column: "config") ?? nil)
 
         return BuildDefinition(
-            row: row, plan: plan, jobs: jobs, variables: variables, keys: keys, objects: objects, driverType: driverType)
+            row: row, plan: plan, jobs: jobs, variables: variables, keys: keys, objects: objects, driverType: driverType,
+            driverConfig: driverConfig)
+    }
+
+    /// The manifest's driver map from `build_drivers.config` (a JSON object of strings, as
+    /// the server writes it); anything else reads as empty, and then the driver reports
+    /// what is missing.
+    static func driverConfig(json: String?) -> [String: String] {
+        guard let json, let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else { return [:] }
+        var config: [String: String] = [:]
+        for (key, value) in object {
+            if let text = value as? String { config[key] = text }
+        }
+        return config
     }
 }

@@ -92,10 +92,13 @@ final class WorkerFixture: Sendable {
 
     // MARK: Builds
 
-    func settings(parallelism: Int = 2, timeout: Duration = .seconds(60), artifactLimit: Int64 = 0, crypto: Bool = true) -> WorkerSettings {
+    func settings(
+        parallelism: Int = 2, timeout: Duration = .seconds(60), artifactLimit: Int64 = 0, crypto: Bool = true,
+        driver: DriverKind = .os
+    ) -> WorkerSettings {
         let pg = db.endpoints
         return WorkerSettings(
-            parallelism: parallelism, driver: "os", driverKind: .os, timeout: timeout,
+            parallelism: parallelism, driver: driver.rawValue, driverKind: driver, timeout: timeout,
             crypto: crypto ? CryptoSettings(block: testCryptoBlock, salt: testCryptoSalt) : nil,
             database: DatabaseSettings(addr: pg.pgAddr, name: db.name, username: pg.pgUser, password: pg.pgPassword),
             redis: RedisSettings(addr: redisServer.endpoints.redisAddr),
@@ -107,7 +110,7 @@ final class WorkerFixture: Sendable {
     @discardableResult
     func submit(_ manifest: String) async throws -> CreatedBuild {
         let submitter = BuildSubmitter(
-            pool: pool, enqueuer: ProducerEnqueuer(client: redis), enabledDrivers: ["os"], host: "https://djinn.example",
+            pool: pool, enqueuer: ProducerEnqueuer(client: redis), enabledDrivers: ["os", "docker"], host: "https://djinn.example",
             logger: quietLogger)
         return try await submitter.submit(BuildRequest(
             userID: user.id, manifest: try Manifest(parsing: manifest, file: "test.yml"), trigger: .manual(by: user)))
@@ -242,14 +245,18 @@ final class WorkerFixture: Sendable {
     }
 
     /// Writes worker.conf and driver.conf for a `djinn-worker` process.
-    func writeWorkerConfig(parallelism: Int = 2, timeout: String = "60s", logLevel: String = "debug") throws -> (config: String, driver: String, log: String) {
+    /// `driverKind`/`driverFile` choose the worker's driver and driver.conf's text.
+    func writeWorkerConfig(
+        parallelism: Int = 2, timeout: String = "60s", logLevel: String = "debug", driverKind: String = "os",
+        driverFile: String = "driver os {}\n"
+    ) throws -> (config: String, driver: String, log: String) {
         let pg = db.endpoints
         let config = directory.appendingPathComponent("worker.conf").path
         let driver = directory.appendingPathComponent("driver.conf").path
         let log = directory.appendingPathComponent("worker-\(UUID().uuidString.prefix(6)).log").path
         try """
             log \(logLevel) "\(log)"
-            driver "os"
+            driver "\(driverKind)"
             parallelism \(parallelism)
             timeout \(timeout)
             crypto {
@@ -275,7 +282,7 @@ final class WorkerFixture: Sendable {
             }
 
             """.write(toFile: config, atomically: true, encoding: .utf8)
-        try "driver os {}\n".write(toFile: driver, atomically: true, encoding: .utf8)
+        try driverFile.write(toFile: driver, atomically: true, encoding: .utf8)
         return (config, driver, log)
     }
 }
