@@ -247,8 +247,9 @@ public final class DockerDriver: BuildDriver {
             let status = try await client.waitContainer(container)
             try checkAborted()
             try? await client.removeContainer(container)
-            // As Go Djinn, a non-zero exit fails the job without an error line (spec §4.3).
-            return status == 0 ? .passed : .failed(nil)
+            // Go records no error for a non-zero exit (spec §4.3); the os and ssh drivers here
+            // record `exit status N`, and so does this one, so every driver says why.
+            return status == 0 ? .passed : .failed("exit status \(status)")
         } catch {
             // Gone now, whatever happened; a failure of this removal is left to destroy().
             try? await client.removeContainer(container)
