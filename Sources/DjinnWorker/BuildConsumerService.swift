@@ -27,8 +27,8 @@ public final class BuildConsumerService: Service, Sendable {
     /// `queueOptions` defaults to the worker's (`workerQueueOptions`); `runSettings` to the
     /// worker's timeout with the standard limits.
     public init(
-        settings: WorkerSettings, postgres: PostgresPool, redis: RedisClient, logger: Logger,
-        queueOptions: QueueOptions? = nil, runSettings: RunSettings? = nil, queue: String? = nil,
+        settings: WorkerSettings, drivers: DriverFileSettings = DriverFileSettings(), postgres: PostgresPool, redis: RedisClient,
+        logger: Logger, queueOptions: QueueOptions? = nil, runSettings: RunSettings? = nil, queue: String? = nil,
         makeDriver: (@Sendable (BuildDefinition) -> any BuildDriver)? = nil,
         onFinished: @escaping @Sendable (BuildFinished) async -> Void = { _ in }
     ) throws {
@@ -44,7 +44,8 @@ public final class BuildConsumerService: Service, Sendable {
         let handler = BuildHandler(
             pool: postgres, cipher: cipher, objectsStore: settings.objects.path, artifactsStore: settings.artifacts,
             runSettings: runSettings ?? RunSettings(timeout: settings.timeout), killWatcher: killWatcher, logger: logger,
-            makeDriver: makeDriver ?? Self.driverFactory(settings, logger: logger), onFinished: onFinished)
+            makeDriver: makeDriver ?? Self.driverFactory(settings, drivers: drivers, postgres: postgres, logger: logger),
+            onFinished: onFinished)
         self.handler = handler
         self.consumer = QueueConsumer(client: redis, queue: queue, options: options, logger: logger) { job in
             try await handler.handle(job)
@@ -56,14 +57,27 @@ public final class BuildConsumerService: Service, Sendable {
         QueueOptions(concurrency: settings.effectiveParallelism(), maxAttempts: 1)
     }
 
-    /// The driver for each build: the os driver, or one that fails every build with the reason
-    /// for drivers this worker does not implement yet.
-    public static func driverFactory(_ settings: WorkerSettings, logger: Logger) -> @Sendable (BuildDefinition) -> any BuildDriver {
+    /// The driver for each build: its settings are the driver file's block merged with the
+    /// build's manifest `driver:` map (`DriverConfiguration`); a build whose settings are
+    /// missing or invalid fails at driver creation with the reason.
+    public static func driverFactory(
+        _ settings: WorkerSettings, drivers: DriverFileSettings = DriverFileSettings(), postgres: PostgresPool? = nil, logger: Logger
+    ) -> @Sendable (BuildDefinition) -> any BuildDriver {
         let kind = settings.driverKind
-        return { _ in
+        let arch = settings.qemuArch
+        return { definition in
             switch kind {
             case .os:
                 return OSDriver(logger: logger)
+            case .ssh:
+                return SSHDriver(configuration: DriverConfiguration.ssh(file: drivers.ssh, manifest: definition.driverConfig), logger: logger)
+            case .qemu:
+                let configuration = DriverConfiguration.qemu(file: drivers.qemu, manifest: definition.driverConfig, workerArch: arch)
+                return QEMUDriver(configuration: configuration, logger: logger) { name in
+                    guard let postgres else { return nil }
+                    return try await QEMUImageLookup.image(
+                        named: name, namespaceID: definition.namespaceID, ownerID: definition.row.userID, in: postgres)
+                }
             default:
                 return UnavailableDriver(reason: "the \(kind.rawValue) driver is not available in this worker yet")
             }

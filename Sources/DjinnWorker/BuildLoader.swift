@@ -85,6 +85,11 @@ public struct BuildDefinition: Sendable {
     public var objects: [BuildObjectRow]
     /// `build_drivers.type` (nil when the build has no driver row).
     public var driverType: String?
+    /// `build_drivers.config`: the manifest's `driver:` map (spec §5.1); empty when absent
+    /// or not a JSON object of strings.
+    public var driverConfig: [String: String] = [:]
+    /// `builds.namespace_id` (the qemu driver looks the image up in it).
+    public var namespaceID: Int64?
 }
 
 public enum BuildLoadError: Error, Equatable, CustomStringConvertible {
@@ -200,11 +205,24 @@ public struct BuildLoader: Sendable {
                 name: try object.decode(String.self, column: "name"), destination: try object.decode(String.self, column: "source"),
                 ownerID: try object.decode(Int64?.self, column: "user_id"), hash: try object.decode(String?.self, column: "hash"))
         }
-        let driverType = try await database.query(
-            "SELECT type::text FROM build_drivers WHERE build_id = $1 ORDER BY id LIMIT 1", [id]
-        ).first?.decode(String.self, at: 0)
+        let driver = try await database.query(
+            "SELECT type::text, config::text FROM build_drivers WHERE build_id = $1 ORDER BY id LIMIT 1", [id]
+        ).first
+        let driverType = try driver?.decode(String.self, at: 0)
+        let driverConfig = Self.driverConfig(json: try driver?.decode(String?.self, at: 1) ?? "")
+        let namespaceID = try await database.query("SELECT namespace_id FROM builds WHERE id = $1", [id])
+            .first?.decode(Int64?.self, at: 0)
 
         return BuildDefinition(
-            row: row, plan: plan, jobs: jobs, variables: variables, keys: keys, objects: objects, driverType: driverType)
+            row: row, plan: plan, jobs: jobs, variables: variables, keys: keys, objects: objects, driverType: driverType,
+            driverConfig: driverConfig, namespaceID: namespaceID)
+    }
+
+    /// The string entries of a JSON object (other values are dropped).
+    static func driverConfig(json: String) -> [String: String] {
+        guard let data = json.data(using: .utf8),
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else { return [:] }
+        return object.compactMapValues { $0 as? String }
     }
 }

@@ -70,7 +70,7 @@ public enum WorkerProgram: DaemonProgram {
         }
         notes.append(.init(.info, "enabled build driver \(w.driverKind.rawValue)"))
         notes.append(.init(.info, "queue: \(queueName(w))"))
-        if w.driverKind != .os {
+        if w.driverKind == .docker {
             notes.append(.init(.warning, "the \(w.driverKind.rawValue) driver is not available in this worker yet: its builds will fail"))
         }
         notes.append(.init(.info, "using parallelism of: \(w.effectiveParallelism())"))
@@ -78,6 +78,8 @@ public enum WorkerProgram: DaemonProgram {
     }
 
     public static func makeServices(_ settings: Settings, context: DaemonContext) async throws -> [any Service] {
-        [try BuildConsumerService(settings: settings.worker, postgres: context.postgres, redis: context.redis, logger: context.logger)]
+        [try BuildConsumerService(
+            settings: settings.worker, drivers: settings.drivers, postgres: context.postgres, redis: context.redis,
+            logger: context.logger)]
     }
 }
