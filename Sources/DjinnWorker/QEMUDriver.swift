@@ -58,6 +58,8 @@ public final class QEMUDriver: BuildDriver {
     /// How long to keep trying to log in to the booted machine.
     private let connectTimeout: Duration
     private let killGrace: Duration
+    /// Where `qemu-system-<arch>` is looked for (the worker's PATH).
+    private let searchPath: String?
     private let logger: Logger
     private let state = Mutex(State())
 
@@ -72,9 +74,11 @@ public final class QEMUDriver: BuildDriver {
 
     public init(
         configuration: Result<Configuration, DriverError>, ports: HostPortAllocator = .shared, connectTimeout: Duration = .seconds(300),
-        killGrace: Duration = .seconds(2), logger: Logger, lookUpImage: @escaping @Sendable (String) async throws -> UserImage?
+        killGrace: Duration = .seconds(2), searchPath: String? = ProcessInfo.processInfo.environment["PATH"], logger: Logger,
+        lookUpImage: @escaping @Sendable (String) async throws -> UserImage?
     ) {
         self.configuration = configuration
+        self.searchPath = searchPath
         self.lookUpImage = lookUpImage
         self.ports = ports
         self.connectTimeout = connectTimeout
@@ -101,7 +105,7 @@ public final class QEMUDriver: BuildDriver {
             throw DriverError(error.description)
         }
         let program = "qemu-system-\(configuration.arch)"
-        guard let executable = Self.find(program) else {
+        guard let executable = Self.find(program, path: searchPath) else {
             throw DriverError("failed to boot machine\n\(program) is not installed on the worker's host")
         }
         let kvm = Self.kvmUsable()
@@ -210,7 +214,7 @@ public final class QEMUDriver: BuildDriver {
         return true
     }
 
-    static func find(_ program: String, path: String? = ProcessInfo.processInfo.environment["PATH"]) -> String? {
+    static func find(_ program: String, path: String?) -> String? {
         for directory in (path ?? OSDriver.defaultPath).split(separator: ":") where !directory.isEmpty {
             let candidate = "\(directory)/\(program)"
             if access(candidate, X_OK) == 0 { return candidate }
