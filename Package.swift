@@ -47,6 +47,13 @@ let package = Package(
             providers: [.apt(["libcurl4-openssl-dev"])]
         ),
 
+        // libssh2 for the ssh and qemu drivers. Its pkg-config adds only -I and -l.
+        .systemLibrary(
+            name: "CLibSSH2",
+            pkgConfig: "libssh2",
+            providers: [.apt(["libssh2-1-dev"])]
+        ),
+
         // Dedicated threads for blocking calls, bridged to async callers.
         .target(name: "BlockingIO"),
 
@@ -129,12 +136,18 @@ let package = Package(
         // (masking, sanitising, bounded buffers), job scripts and child processes.
         .target(name: "DjinnRunner", dependencies: ["BlockingIO"]),
 
+        // An SSH client on libssh2 (commands with streamed output, SFTP), one thread per session.
+        .target(name: "DjinnSSH", dependencies: ["CLibSSH2", "BlockingIO"]),
+
+        // The qemu driver's pure parts: qemu's arguments, image paths, host ports. No I/O.
+        .target(name: "DjinnQEMU"),
+
         // Each daemon's logic, as a library the tests can drive.
         .target(
             name: "DjinnWorker",
             dependencies: [
                 "BlockingIO", "DjinnConfig", "DjinnCrypto", "DjinnDaemon", "DjinnJobs", "DjinnPostgres", "DjinnQueue",
-                "DjinnRedis", "DjinnRunner", "DockerEngine",
+                "DjinnRedis", "DjinnRunner", "DockerEngine", "DjinnSSH", "DjinnQEMU",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -198,6 +211,8 @@ let package = Package(
         .testTarget(name: "DjinnCryptoTests", dependencies: ["DjinnCrypto"]),
         .testTarget(name: "DjinnJobsTests", dependencies: ["DjinnJobs"]),
         .testTarget(name: "DjinnRunnerTests", dependencies: ["DjinnRunner"]),
+        .testTarget(name: "DjinnSSHTests", dependencies: ["DjinnSSH", "DjinnTesting"]),
+        .testTarget(name: "DjinnQEMUTests", dependencies: ["DjinnQEMU"]),
         .testTarget(name: "DjinnQueueTests", dependencies: ["DjinnQueue", "DjinnTesting"]),
         .testTarget(name: "DjinnManifestTests", dependencies: ["DjinnManifest"]),
         .testTarget(

@@ -28,9 +28,8 @@ public final class BuildConsumerService: Service, Sendable {
     /// worker's timeout with the standard limits.
     /// `drivers` is driver.conf (the docker driver's host and API version come from it).
     public init(
-        settings: WorkerSettings, drivers: DriverFileSettings = DriverFileSettings(), postgres: PostgresPool,
-        redis: RedisClient, logger: Logger,
-        queueOptions: QueueOptions? = nil, runSettings: RunSettings? = nil, queue: String? = nil,
+        settings: WorkerSettings, drivers: DriverFileSettings = DriverFileSettings(), postgres: PostgresPool, redis: RedisClient,
+        logger: Logger, queueOptions: QueueOptions? = nil, runSettings: RunSettings? = nil, queue: String? = nil,
         makeDriver: (@Sendable (BuildDefinition) -> any BuildDriver)? = nil,
         onFinished: @escaping @Sendable (BuildFinished) async -> Void = { _ in }
     ) throws {
@@ -46,7 +45,8 @@ public final class BuildConsumerService: Service, Sendable {
         let handler = BuildHandler(
             pool: postgres, cipher: cipher, objectsStore: settings.objects.path, artifactsStore: settings.artifacts,
             runSettings: runSettings ?? RunSettings(timeout: settings.timeout), killWatcher: killWatcher, logger: logger,
-            makeDriver: makeDriver ?? Self.driverFactory(settings, drivers: drivers, logger: logger), onFinished: onFinished)
+            makeDriver: makeDriver ?? Self.driverFactory(settings, drivers: drivers, postgres: postgres, logger: logger),
+            onFinished: onFinished)
         self.handler = handler
         self.consumer = QueueConsumer(client: redis, queue: queue, options: options, logger: logger) { job in
             try await handler.handle(job)
@@ -58,14 +58,14 @@ public final class BuildConsumerService: Service, Sendable {
         QueueOptions(concurrency: settings.effectiveParallelism(), maxAttempts: 1)
     }
 
-    /// The driver for each build: os, or docker (driver.conf's block merged with the
-    /// build's manifest `driver:` map, spec §5.1; settings that cannot work fail the build at
-    /// driver creation with the reason), or one that fails every build with the reason for
-    /// drivers this worker does not implement yet.
+    /// The driver for each build: os, or docker, ssh or qemu, each with the driver file's
+    /// block merged with the build's manifest `driver:` map (spec §5.1); a build whose settings
+    /// are missing or invalid fails at driver creation with the reason.
     public static func driverFactory(
-        _ settings: WorkerSettings, drivers: DriverFileSettings = DriverFileSettings(), logger: Logger
+        _ settings: WorkerSettings, drivers: DriverFileSettings = DriverFileSettings(), postgres: PostgresPool? = nil, logger: Logger
     ) -> @Sendable (BuildDefinition) -> any BuildDriver {
         let kind = settings.driverKind
+        let arch = settings.qemuArch
         let docker = drivers.docker
         return { definition in
             switch kind {
@@ -78,8 +78,15 @@ public final class BuildConsumerService: Service, Sendable {
                 case .failure(let error):
                     return UnavailableDriver(reason: error.description)
                 }
-            default:
-                return UnavailableDriver(reason: "the \(kind.rawValue) driver is not available in this worker yet")
+            case .ssh:
+                return SSHDriver(configuration: DriverConfiguration.ssh(file: drivers.ssh, manifest: definition.driverConfig), logger: logger)
+            case .qemu:
+                let configuration = DriverConfiguration.qemu(file: drivers.qemu, manifest: definition.driverConfig, workerArch: arch)
+                return QEMUDriver(configuration: configuration, logger: logger) { name in
+                    guard let postgres else { return nil }
+                    return try await QEMUImageLookup.image(
+                        named: name, namespaceID: definition.namespaceID, ownerID: definition.row.userID, in: postgres)
+                }
             }
         }
     }

@@ -115,10 +115,13 @@ public final class OpenFile: Sendable {
     public let descriptor: Int32
     /// Its size when it was opened.
     public let size: Int64
+    /// The path the driver found for a glob source (ssh, qemu: spec §5.3); nil otherwise.
+    public let matchedPath: String?
 
-    public init(descriptor: Int32, size: Int64) {
+    public init(descriptor: Int32, size: Int64, matchedPath: String? = nil) {
         self.descriptor = descriptor
         self.size = size
+        self.matchedPath = matchedPath
     }
 
     deinit {

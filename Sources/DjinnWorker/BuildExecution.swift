@@ -469,7 +469,15 @@ enum EngineWork {
                     output.write(
                         "artifact \(artifact.name) truncated to its first \(stored.size) of \(original) bytes (artifacts store limit)\n")
                 }
-                try await recorder.writeArtifact(id: artifact.id, size: stored.size, md5: stored.md5, sha256: stored.sha256)
+                if let matched = file.matchedPath, artifact.name.contains("*") {
+                    // Spec §5.3: DST with `*` replaced by the match's base name.
+                    let base = matched.split(separator: "/").last.map(String.init) ?? matched
+                    let name = artifact.name.split(separator: "*", omittingEmptySubsequences: false).joined(separator: base)
+                    output.write("Collected \(matched) => \(name)\n")
+                    try await recorder.writeArtifact(id: artifact.id, name: name, size: stored.size, md5: stored.md5, sha256: stored.sha256)
+                } else {
+                    try await recorder.writeArtifact(id: artifact.id, size: stored.size, md5: stored.md5, sha256: stored.sha256)
+                }
             } catch {
                 output.write("artifact error: \(describe(error))\n")
             }

@@ -85,9 +85,11 @@ public struct BuildDefinition: Sendable {
     public var objects: [BuildObjectRow]
     /// `build_drivers.type` (nil when the build has no driver row).
     public var driverType: String?
-    /// `build_drivers.config`: the manifest's `driver:` map (string values only; empty when
-    /// the build has no driver row or the JSON is not an object).
+    /// `build_drivers.config`: the manifest's `driver:` map (spec §5.1); empty when absent
+    /// or not a JSON object of strings.
     public var driverConfig: [String: String] = [:]
+    /// `builds.namespace_id` (the qemu driver looks the image up in it).
+    public var namespaceID: Int64?
 }
 
 public enum BuildLoadError: Error, Equatable, CustomStringConvertible {
@@ -203,26 +205,24 @@ public struct BuildLoader: Sendable {
                 name: try object.decode(String.self, column: "name"), destination: try object.decode(String.self, column: "source"),
                 ownerID: try object.decode(Int64?.self, column: "user_id"), hash: try object.decode(String?.self, column: "hash"))
         }
-        let driverRow = try await database.query(
-            "SELECT type::text AS type, config::text AS config FROM build_drivers WHERE build_id = $1 ORDER BY id LIMIT 1", [id]
+        let driver = try await database.query(
+            "SELECT type::text, config::text FROM build_drivers WHERE build_id = $1 ORDER BY id LIMIT 1", [id]
         ).first
-        let driverType = try driverRow?.decode(String.self, column: "type")
-        let driverConfig = Self.driverConfig(json: try driverRow?.decode(String?.self, column: "config") ?? nil)
+        let driverType = try driver?.decode(String.self, at: 0)
+        let driverConfig = Self.driverConfig(json: try driver?.decode(String?.self, at: 1) ?? "")
+        let namespaceID = try await database.query("SELECT namespace_id FROM builds WHERE id = $1", [id])
+            .first?.decode(Int64?.self, at: 0)
 
         return BuildDefinition(
             row: row, plan: plan, jobs: jobs, variables: variables, keys: keys, objects: objects, driverType: driverType,
-            driverConfig: driverConfig)
+            driverConfig: driverConfig, namespaceID: namespaceID)
     }
 
-    /// The manifest's driver map from `build_drivers.config` (a JSON object of strings, as
-    /// the server writes it); anything else reads as empty, and then the driver reports
-    /// what is missing.
-    static func driverConfig(json: String?) -> [String: String] {
-        guard let json, let object = try? JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any] else { return [:] }
-        var config: [String: String] = [:]
-        for (key, value) in object {
-            if let text = value as? String { config[key] = text }
-        }
-        return config
+    /// The string entries of a JSON object (other values are dropped).
+    static func driverConfig(json: String) -> [String: String] {
+        guard let data = json.data(using: .utf8),
+            let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any]
+        else { return [:] }
+        return object.compactMapValues { $0 as? String }
     }
 }

@@ -56,6 +56,12 @@ public struct BuildRecorder: Sendable {
             "UPDATE build_artifacts SET size = $2, md5 = $3, sha256 = $4 WHERE id = $1", [id, size, md5, sha256])
     }
 
+    /// As `writeArtifact`, also renaming the row (a glob artifact's `*` replaced, spec §5.3).
+    public func writeArtifact(id: Int64, name: String, size: Int64, md5: [UInt8], sha256: [UInt8]) async throws {
+        try await database.execute(
+            "UPDATE build_artifacts SET name = $2, size = $3, md5 = $4, sha256 = $5 WHERE id = $1", [id, name, size, md5, sha256])
+    }
+
     /// Spec §4.1 step 3 (intended form): tag the build `orphaned` as its owner, and put it
     /// and every job back to `queued` with no output or times, in one transaction.
     public func orphan(buildID: Int64, ownerID: Int64, on pool: PostgresPool) async throws {

@@ -70,9 +70,6 @@ public enum WorkerProgram: DaemonProgram {
         }
         notes.append(.init(.info, "enabled build driver \(w.driverKind.rawValue)"))
         notes.append(.init(.info, "queue: \(queueName(w))"))
-        if w.driverKind != .os && w.driverKind != .docker {
-            notes.append(.init(.warning, "the \(w.driverKind.rawValue) driver is not available in this worker yet: its builds will fail"))
-        }
         notes.append(.init(.info, "using parallelism of: \(w.effectiveParallelism())"))
         return notes
     }

@@ -108,9 +108,9 @@ final class WorkerFixture: Sendable {
 
     /// Creates and queues a build exactly as the server does.
     @discardableResult
-    func submit(_ manifest: String) async throws -> CreatedBuild {
+    func submit(_ manifest: String, enabledDrivers: Set<String> = ["os", "docker"]) async throws -> CreatedBuild {
         let submitter = BuildSubmitter(
-            pool: pool, enqueuer: ProducerEnqueuer(client: redis), enabledDrivers: ["os", "docker"], host: "https://djinn.example",
+            pool: pool, enqueuer: ProducerEnqueuer(client: redis), enabledDrivers: enabledDrivers, host: "https://djinn.example",
             logger: quietLogger)
         return try await submitter.submit(BuildRequest(
             userID: user.id, manifest: try Manifest(parsing: manifest, file: "test.yml"), trigger: .manual(by: user)))

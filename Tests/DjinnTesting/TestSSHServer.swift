@@ -1,0 +1,100 @@
+import Foundation
+
+/// A real sshd on 127.0.0.1 for the ssh driver's tests (scripts/testservers/ssh_server.py):
+/// a throwaway local user with a shell, a password and an authorized client key. One per
+/// test process, started on first use; it exits when the test process does (its standard
+/// input closes). Needs root: sshd checks passwords in /etc/shadow and switches users.
+public struct TestSSHServer: Sendable {
+    public static let user = "djinnssh"
+    /// Characters a shell or a URL would trip over.
+    public static let password = "ssh p@ss'word"
+
+    public let port: Int
+    /// The client's private key (ed25519, no passphrase), authorized for `user`.
+    public let privateKeyFile: String
+    public let scratch: String
+
+    public var address: String { "127.0.0.1:\(port)" }
+
+    /// The login directory of `user`.
+    public static let home = "/home/\(user)"
+
+    public static var available: Bool { getuid() == 0 && FileManager.default.isExecutableFile(atPath: "/usr/sbin/sshd") }
+
+    public static let unavailableReason = "needs root (sshd checks passwords in /etc/shadow and switches users) and /usr/sbin/sshd"
+
+    public static func shared() async throws -> TestSSHServer { try await Launcher.instance.server() }
+
+    private actor Launcher {
+        static let instance = Launcher()
+        private var task: Task<TestSSHServer, Error>?
+
+        func server() async throws -> TestSSHServer {
+            if task == nil { task = Task { try await TestSSHServer.launch() } }
+            return try await task!.value
+        }
+    }
+
+    /// The pipe to the script's standard input: kept open (never closed) for the life of the
+    /// test process, so the server lives exactly as long.
+    private nonisolated(unsafe) static var keepAlive: [FileHandle] = []
+
+    private static func launch() async throws -> TestSSHServer {
+        let scratch = URL(fileURLWithPath: "/tmp").appendingPathComponent("djinn-sshd-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        let outURL = scratch.appendingPathComponent("stdout"), errURL = scratch.appendingPathComponent("stderr")
+        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: errURL)
+        let input = Pipe()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
+        process.arguments = [
+            TestServices.repositoryRoot.appendingPathComponent("scripts/testservers/ssh_server.py").path,
+            "--dir", scratch.path, "--user", user, "--password", password, "--cleanup", scratch.path,
+        ]
+        process.standardInput = input
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        try? out.close()
+        try? err.close()
+        try? input.fileHandleForReading.close()
+        for _ in 0..<1500 {
+            let text = (try? String(contentsOf: outURL, encoding: .utf8)) ?? ""
+            if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("PORT ") }), let port = Int(line.dropFirst(5)) {
+                keepAlive.append(input.fileHandleForWriting)
+                return TestSSHServer(port: port, privateKeyFile: scratch.appendingPathComponent("client_ed25519").path, scratch: scratch.path)
+            }
+            if !process.isRunning { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        try? input.fileHandleForWriting.close()
+        let stderr = (try? String(contentsOf: errURL, encoding: .utf8)) ?? ""
+        throw TestSSHServerError(description: "ssh_server.py did not start: \(stderr)")
+    }
+}
+
+public struct TestSSHServerError: Error, CustomStringConvertible {
+    public var description: String
+}
+
+/// A TCP port on 127.0.0.1 nothing listens on (bound, then closed).
+public func unusedLoopbackPort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw TestSSHServerError(description: "socket: \(errno)") }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    let bound = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard bound == 0 else { throw TestSSHServerError(description: "bind: \(errno)") }
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    }
+    return Int(UInt16(bigEndian: address.sin_port))
+}
