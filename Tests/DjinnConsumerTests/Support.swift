@@ -109,7 +109,7 @@ struct TestHTTPServer: Sendable {
 }
 
 /// An sshd serving sftp with password authentication for a throwaway local user
-/// (scripts/testservers/sftp_server.py). Needs root.
+/// (scripts/testservers/ssh_server.py --sftp-only). Needs root.
 struct TestSFTPServer: Sendable {
     static let user = "djinnsftp"
     static let password = "sftp p@ss/word"
@@ -173,8 +173,8 @@ private actor SharedServers {
                 let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("djinn-sshd-\(UUID().uuidString.prefix(8))")
                 try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
                 let process = try await ServerProcess.launch(
-                    "sftp_server.py",
-                    ["--dir", scratch.path, "--user", TestSFTPServer.user, "--password", TestSFTPServer.password],
+                    "ssh_server.py",
+                    ["--sftp-only", "--dir", scratch.path, "--user", TestSFTPServer.user, "--password", TestSFTPServer.password],
                     scratch: scratch)
                 return TestSFTPServer(process: process)
             }

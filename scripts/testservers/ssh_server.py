@@ -1,13 +1,16 @@
 #!/usr/bin/env python3
-"""A shell-capable sshd for the ssh driver's tests (djinn-worker, DjinnSSH).
+"""A throwaway sshd on loopback for the tests: shell-capable for the ssh driver's tests
+(djinn-worker, DjinnSSH), or with --sftp-only serving only sftp with password login, for
+djinn-consumer's image downloads.
 
 Needs root (sshd checks passwords against /etc/shadow and switches users). Creates the local
-user --user if it does not exist (home /home/<user>, shell /bin/sh) and sets its password;
-writes into --dir a host key, a client key pair (client_ed25519, its public half the only
-line of authorized_keys) and an sshd_config allowing password and key login for that user
-only; runs `sshd -D` on 127.0.0.1 at a free port, prints "PORT <n>" once it accepts
-connections, and kills sshd (SIGKILL) when its standard input closes — the test process
-closed its end or died — so it never outlives the tests; then it deletes --cleanup DIR.
+user --user if it does not exist and sets its password: home /home/<user> and shell /bin/sh,
+or with --sftp-only no home and no login shell. Writes into --dir a host key, a client key
+pair (client_ed25519, its public half the only line of authorized_keys; not with --sftp-only)
+and an sshd_config allowing that user only; runs `sshd -D` on 127.0.0.1 at a free port,
+prints "PORT <n>" once it accepts connections, and kills sshd (SIGKILL) when its standard
+input closes — the test process closed its end or died — so it never outlives the tests;
+then it deletes --cleanup DIR.
 """
 import argparse
 import os
@@ -26,15 +29,19 @@ def free_port():
         return s.getsockname()[1]
 
 
-def ensure_user(user, password):
+def ensure_user(user, password, sftp_only):
     try:
         pwd.getpwnam(user)
     except KeyError:
-        subprocess.run(["useradd", "--create-home", "--home-dir", f"/home/{user}", "--shell", "/bin/sh", user], check=True)
-    home = pwd.getpwnam(user).pw_dir
-    os.makedirs(home, mode=0o755, exist_ok=True)
-    entry = pwd.getpwnam(user)
-    os.chown(home, entry.pw_uid, entry.pw_gid)
+        if sftp_only:
+            command = ["useradd", "--no-create-home", "--home-dir", "/nonexistent", "--shell", "/usr/sbin/nologin", user]
+        else:
+            command = ["useradd", "--create-home", "--home-dir", f"/home/{user}", "--shell", "/bin/sh", user]
+        subprocess.run(command, check=True)
+    if not sftp_only:
+        entry = pwd.getpwnam(user)
+        os.makedirs(entry.pw_dir, mode=0o755, exist_ok=True)
+        os.chown(entry.pw_dir, entry.pw_uid, entry.pw_gid)
     subprocess.run(["chpasswd"], input=f"{user}:{password}\n".encode(), check=True)
 
 
@@ -44,9 +51,10 @@ def main():
     parser.add_argument("--user", required=True)
     parser.add_argument("--password", required=True)
     parser.add_argument("--cleanup", help="a directory to delete on exit (the test's scratch files)")
+    parser.add_argument("--sftp-only", action="store_true", help="password login, sftp only (no shell, no keys)")
     args = parser.parse_args()
 
-    ensure_user(args.user, args.password)
+    ensure_user(args.user, args.password, args.sftp_only)
     os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
     host_key = os.path.join(args.dir, "host_ed25519")
     if not os.path.exists(host_key):
@@ -72,7 +80,7 @@ PidFile none
 PasswordAuthentication yes
 PermitEmptyPasswords no
 KbdInteractiveAuthentication no
-PubkeyAuthentication yes
+PubkeyAuthentication {"no" if args.sftp_only else "yes"}
 AuthorizedKeysFile {authorized}
 UsePAM no
 PermitRootLogin no
@@ -84,6 +92,8 @@ Subsystem sftp internal-sftp
 LogLevel VERBOSE
 """
             )
+            if args.sftp_only:
+                f.write("ForceCommand internal-sftp\n")
         log = open(os.path.join(args.dir, "sshd.log"), "ab")
         sshd = subprocess.Popen(["/usr/sbin/sshd", "-D", "-e", "-f", config], stdout=log, stderr=log, stdin=subprocess.DEVNULL)
         deadline = time.time() + 10
