@@ -131,10 +131,20 @@ let package = Package(
             name: "DjinnWorker",
             dependencies: [
                 "BlockingIO", "DjinnConfig", "DjinnCrypto", "DjinnDaemon", "DjinnJobs", "DjinnPostgres", "DjinnQueue",
-                "DjinnRedis", "DjinnRunner",
+                "DjinnRedis", "DjinnRunner", "DjinnNotify",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // Failure mail (SMTP), webhooks and commit statuses over libcurl, delivered in the
+        // background; the worker and the consumer wire it in.
+        .target(
+            name: "DjinnNotify",
+            dependencies: [
+                "CCurl", "BlockingIO", "DjinnConfig", "DjinnCrypto", "DjinnPostgres",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(
@@ -149,6 +159,7 @@ let package = Package(
             name: "DjinnConsumer",
             dependencies: [
                 "CCurl", "BlockingIO", "DjinnDaemon", "DjinnConfig", "DjinnPostgres", "DjinnRedis", "DjinnQueue", "DjinnJobs",
+                "DjinnNotify",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -226,7 +237,7 @@ let package = Package(
             name: "DjinnWorkerTests",
             dependencies: [
                 "DjinnWorker", "DjinnBuilds", "DjinnConfig", "DjinnCrypto", "DjinnJobs", "DjinnManifest", "DjinnPostgres",
-                "DjinnQueue", "DjinnRedis", "DjinnRunner", "DjinnSchema", "DjinnTesting",
+                "DjinnQueue", "DjinnRedis", "DjinnRunner", "DjinnSchema", "DjinnTesting", "DjinnNotify",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -235,7 +246,15 @@ let package = Package(
             name: "DjinnConsumerTests",
             dependencies: [
                 "DjinnConsumer", "DjinnConfig", "DjinnPostgres", "DjinnRedis", "DjinnJobs", "DjinnQueue", "DjinnSchema",
-                "DjinnTesting", .product(name: "Logging", package: "swift-log"),
+                "DjinnTesting", "DjinnNotify", "DjinnCrypto", .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "DjinnNotifyTests",
+            dependencies: [
+                "DjinnNotify", "DjinnConfig", "DjinnCrypto", "DjinnPostgres", "DjinnSchema", "DjinnTesting",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(

@@ -29,6 +29,16 @@ static inline CURLcode djinn_curl_setopt_write_function(CURL *handle, djinn_curl
     return curl_easy_setopt(handle, CURLOPT_WRITEFUNCTION, callback);
 }
 
+/// Same shape as the write callback: fills `data` with up to size*count bytes, returns how many.
+static inline CURLcode djinn_curl_setopt_read_function(CURL *handle, djinn_curl_write_callback callback) {
+    return curl_easy_setopt(handle, CURLOPT_READFUNCTION, callback);
+}
+
+/// Called once per response header line (status line included), CRLF still attached.
+static inline CURLcode djinn_curl_setopt_header_function(CURL *handle, djinn_curl_write_callback callback) {
+    return curl_easy_setopt(handle, CURLOPT_HEADERFUNCTION, callback);
+}
+
 static inline CURLcode djinn_curl_setopt_xferinfo_function(CURL *handle, djinn_curl_xferinfo_callback callback) {
     return curl_easy_setopt(handle, CURLOPT_XFERINFOFUNCTION, callback);
 }
@@ -45,5 +55,13 @@ static inline CURLcode djinn_curl_getinfo_string(CURL *handle, CURLINFO info, ch
 // Macros Swift does not import (casts).
 static const long djinn_curlauth_basic = (long)CURLAUTH_BASIC;
 static const long djinn_curl_global_default = CURL_GLOBAL_DEFAULT;
+static const long djinn_curl_usessl_try = (long)CURLUSESSL_TRY;
+static const long djinn_curl_usessl_all = (long)CURLUSESSL_ALL;
+/// CURLOPT_MAIL_RCPT_ALLOWFAILS; libcurl before 8.2 (Debian 12) spells it with three Ls.
+#if LIBCURL_VERSION_NUM >= 0x080200
+static const CURLoption djinn_curlopt_mail_rcpt_allowfails = CURLOPT_MAIL_RCPT_ALLOWFAILS;
+#else
+static const CURLoption djinn_curlopt_mail_rcpt_allowfails = CURLOPT_MAIL_RCPT_ALLLOWFAILS;
+#endif
 
 #endif
