@@ -90,26 +90,17 @@ public final class DeliveryQueue: Sendable {
     /// Stops taking work; waits at most `grace` for what is queued, then cancels the rest.
     public func shutdown(grace: Duration) async {
         state.withLock { $0.accepting = false }
-        let idle = Task { await self.waitUntilIdle() }
-        let finishedInTime = await withTaskGroup(of: Bool.self) { group -> Bool in
-            group.addTask {
-                await idle.value
-                return true
-            }
-            group.addTask {
-                try? await Task.sleep(for: grace)
-                return false
-            }
-            let first = await group.next() ?? true
-            group.cancelAll()
-            return first
-        }
-        if !finishedInTime {
-            let left = state.withLock { state -> [Task<Void, Never>] in Array(state.tasks.values) }
+        let logger = self.logger
+        let deadline = Task { [weak self] in
+            do { try await Task.sleep(for: grace) } catch { return }
+            guard let self else { return }
+            let left = self.state.withLock { Array($0.tasks.values) }
+            if left.isEmpty { return }
             logger.warning("shutting down: cancelling \(left.count) notification(s) still in progress")
             for task in left { task.cancel() }
         }
-        await idle.value
+        await waitUntilIdle()
+        deadline.cancel()
     }
 }
 

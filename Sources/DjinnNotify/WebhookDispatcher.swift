@@ -111,13 +111,19 @@ public struct WebhookDispatcher: Sendable {
                 failure = "\(error)"
             }
             let elapsed = ContinuousClock.now - clock
-            do {
-                try await record(
-                    request, hookID: hookID, event: event, eventID: eventID, response: response, error: failure,
-                    duration: elapsed, createdAt: startedAt)
-            } catch {
-                logger.error("cannot record the delivery: \(error)")
-            }
+            // Recorded even when the attempt was cut short by shutdown: in a task of its own,
+            // which does not inherit the cancellation.
+            let recorded = await Task { [response, failure] in
+                do {
+                    try await record(
+                        request, hookID: hookID, event: event, eventID: eventID, response: response, error: failure,
+                        duration: elapsed, createdAt: startedAt)
+                    return nil as String?
+                } catch {
+                    return "\(error)"
+                }
+            }.value
+            if let recorded { logger.error("cannot record the delivery: \(recorded)") }
             if let response, (200..<300).contains(response.status) {
                 logger.debug("delivered (HTTP \(response.status), attempt \(attempt))")
                 return
