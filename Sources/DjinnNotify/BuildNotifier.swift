@@ -31,7 +31,7 @@ public struct NotifierConfiguration: Sendable {
         smtp: SMTPSettings? = nil, providers: [String: ProviderSettings] = [:], cipher: DjinnCipher? = nil,
         apiServer: String = "", concurrency: Int = 4, webhookTimeout: Duration = .seconds(60),
         statusTimeout: Duration = .seconds(30), mailTimeout: Duration = .seconds(60), retry: RetryPolicy = RetryPolicy(),
-        shutdownGrace: Duration = .seconds(5), caFile: String? = nil, fallbackHost: String = ProcessInfo.processInfo.hostName
+        shutdownGrace: Duration = .seconds(5), caFile: String? = nil, fallbackHost: String = NotifierConfiguration.localHostName()
     ) {
         self.smtp = smtp
         self.providers = providers
@@ -45,6 +45,16 @@ public struct NotifierConfiguration: Sendable {
         self.shutdownGrace = shutdownGrace
         self.caFile = caFile
         self.fallbackHost = fallbackHost
+    }
+}
+
+extension NotifierConfiguration {
+    /// gethostname(2), without the DNS lookup Foundation's `hostName` may do.
+    public static func localHostName() -> String {
+        var buffer = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buffer, buffer.count - 1) == 0 else { return "localhost" }
+        let name = String(cString: buffer)
+        return name.isEmpty ? "localhost" : name
     }
 }
 
