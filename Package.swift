@@ -147,10 +147,20 @@ let package = Package(
             name: "DjinnWorker",
             dependencies: [
                 "BlockingIO", "DjinnConfig", "DjinnCrypto", "DjinnDaemon", "DjinnJobs", "DjinnPostgres", "DjinnQueue",
-                "DjinnRedis", "DjinnRunner", "DockerEngine", "DjinnSSH", "DjinnQEMU",
+                "DjinnRedis", "DjinnRunner", "DockerEngine", "DjinnSSH", "DjinnQEMU", "DjinnNotify",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ]
+        ),
+        // Failure mail (SMTP), webhooks and commit statuses over libcurl, delivered in the
+        // background; the worker and the consumer wire it in.
+        .target(
+            name: "DjinnNotify",
+            dependencies: [
+                "CCurl", "BlockingIO", "DjinnConfig", "DjinnCrypto", "DjinnPostgres",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .target(
@@ -165,6 +175,7 @@ let package = Package(
             name: "DjinnConsumer",
             dependencies: [
                 "CCurl", "BlockingIO", "DjinnDaemon", "DjinnConfig", "DjinnPostgres", "DjinnRedis", "DjinnQueue", "DjinnJobs",
+                "DjinnNotify",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
@@ -245,7 +256,7 @@ let package = Package(
             name: "DjinnWorkerTests",
             dependencies: [
                 "DjinnWorker", "DjinnBuilds", "DjinnConfig", "DjinnCrypto", "DjinnJobs", "DjinnManifest", "DjinnPostgres",
-                "DjinnQueue", "DjinnRedis", "DjinnRunner", "DjinnSchema", "DjinnTesting", "DockerEngine",
+                "DjinnQueue", "DjinnRedis", "DjinnRunner", "DjinnSchema", "DjinnTesting", "DockerEngine", "DjinnNotify",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -254,7 +265,15 @@ let package = Package(
             name: "DjinnConsumerTests",
             dependencies: [
                 "DjinnConsumer", "DjinnConfig", "DjinnPostgres", "DjinnRedis", "DjinnJobs", "DjinnQueue", "DjinnSchema",
-                "DjinnTesting", .product(name: "Logging", package: "swift-log"),
+                "DjinnTesting", "DjinnNotify", "DjinnCrypto", .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "DjinnNotifyTests",
+            dependencies: [
+                "DjinnNotify", "DjinnConfig", "DjinnCrypto", "DjinnPostgres", "DjinnSchema", "DjinnTesting",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(

@@ -40,6 +40,11 @@ static inline CURLcode djinn_curl_setopt_header_list(CURL *handle, struct curl_s
     return curl_easy_setopt(handle, CURLOPT_HTTPHEADER, headers);
 }
 
+/// Called once per response header line (status line included), CRLF still attached.
+static inline CURLcode djinn_curl_setopt_header_function(CURL *handle, djinn_curl_write_callback callback) {
+    return curl_easy_setopt(handle, CURLOPT_HEADERFUNCTION, callback);
+}
+
 static inline CURLcode djinn_curl_setopt_xferinfo_function(CURL *handle, djinn_curl_xferinfo_callback callback) {
     return curl_easy_setopt(handle, CURLOPT_XFERINFOFUNCTION, callback);
 }
@@ -57,5 +62,13 @@ static inline CURLcode djinn_curl_getinfo_string(CURL *handle, CURLINFO info, ch
 static const long djinn_curlauth_basic = (long)CURLAUTH_BASIC;
 static const long djinn_curl_global_default = CURL_GLOBAL_DEFAULT;
 static const size_t djinn_curl_readfunc_abort = CURL_READFUNC_ABORT;
+static const long djinn_curl_usessl_try = (long)CURLUSESSL_TRY;
+static const long djinn_curl_usessl_all = (long)CURLUSESSL_ALL;
+/// CURLOPT_MAIL_RCPT_ALLOWFAILS; libcurl before 8.2 (Debian 12) spells it with three Ls.
+#if LIBCURL_VERSION_NUM >= 0x080200
+static const CURLoption djinn_curlopt_mail_rcpt_allowfails = CURLOPT_MAIL_RCPT_ALLOWFAILS;
+#else
+static const CURLoption djinn_curlopt_mail_rcpt_allowfails = CURLOPT_MAIL_RCPT_ALLLOWFAILS;
+#endif
 
 #endif

@@ -1,6 +1,8 @@
 import BlockingIO
 import DjinnConfig
+import DjinnCrypto
 import DjinnDaemon
+import DjinnNotify
 import DjinnQueue
 import Foundation
 import Logging
@@ -48,12 +50,18 @@ public enum ConsumerProgram: DaemonProgram {
     public static func makeServices(_ settings: Settings, context: DaemonContext) async throws -> [any Service] {
         try await prepareStore(settings.images, logger: context.logger)
         let downloader = ImageDownloader(logger: context.logger)
+        var cipher: DjinnCipher?
+        if let crypto = settings.crypto { cipher = try DjinnCipher(block: crypto.block, salt: crypto.salt) }
+        let events = ImageEventPublisher(
+            database: context.postgres, cipher: cipher,
+            apiServer: ProcessInfo.processInfo.environment["DJINN_API_SERVER"] ?? "",
+            concurrency: settings.effectiveParallelism(), logger: context.logger)
         let handler = DownloadJobHandler(
-            database: context.postgres, store: settings.images, downloader: downloader, logger: context.logger)
+            database: context.postgres, store: settings.images, downloader: downloader, events: events, logger: context.logger)
         let consumer = QueueConsumer(
             client: context.redis, queue: queueName, options: queueOptions(settings), logger: context.logger,
             handler: handler.handle)
-        return [QueueConsumerService(consumer: consumer, logger: context.logger)]
+        return [QueueConsumerService(consumer: consumer, events: events, logger: context.logger)]
     }
 
     /// Creates the store directory if needed and removes temporary files that consumers which
@@ -81,16 +89,24 @@ struct ConsumerStartError: Error, CustomStringConvertible {
 
 /// Runs a queue consumer as a service: a graceful shutdown stops it taking jobs, lets the
 /// running ones finish (within the queue's grace period) and puts the rest back.
+/// Then `images` events still being delivered get a short grace period.
 struct QueueConsumerService: Service {
     let consumer: QueueConsumer
+    var events: ImageEventPublisher?
     let logger: Logger
 
     func run() async throws {
         logger.info("consumer ready")
-        try await withGracefulShutdownHandler {
-            try await consumer.run()
-        } onGracefulShutdown: {
-            consumer.shutdown()
+        do {
+            try await withGracefulShutdownHandler {
+                try await consumer.run()
+            } onGracefulShutdown: {
+                consumer.shutdown()
+            }
+        } catch {
+            await events?.shutdown()
+            throw error
         }
+        await events?.shutdown()
     }
 }

@@ -1,5 +1,6 @@
 import DjinnConfig
 import DjinnJobs
+import DjinnNotify
 import DjinnPostgres
 import DjinnQueue
 import Foundation
@@ -18,16 +19,24 @@ import Logging
 /// retries it (up to `attempts` runs in all); each retry clears the error when it starts.
 /// Database errors fail the job without recording anything (it is retried). Cancellation
 /// (shutdown) leaves the row as started: the queue hands the job to the next consumer.
+///
+/// When the download row is final (downloaded, or failed for good) the `images` event goes
+/// to the image's namespace webhooks through `events`, in the background.
 public struct DownloadJobHandler: Sendable {
     public let database: any PostgresQueryable
     public let store: StoreSettings
     public let downloader: ImageDownloader
+    public let events: ImageEventPublisher?
     private let logger: Logger
 
-    public init(database: any PostgresQueryable, store: StoreSettings, downloader: ImageDownloader, logger: Logger) {
+    public init(
+        database: any PostgresQueryable, store: StoreSettings, downloader: ImageDownloader,
+        events: ImageEventPublisher? = nil, logger: Logger
+    ) {
         self.database = database
         self.store = store
         self.downloader = downloader
+        self.events = events
         self.logger = logger
     }
 
@@ -73,12 +82,14 @@ public struct DownloadJobHandler: Sendable {
             try await finish(job, error: error.message)
             if error.isPermanent {
                 logger.warning("image download failed: \(error.message)")
+                await events?.imageDownloaded(imageID: job.imageID, downloadID: job.id)
                 return
             }
             logger.warning("image download failed, will retry: \(error.message)")
             throw error
         }
         try await finish(job, error: nil)
+        await events?.imageDownloaded(imageID: job.imageID, downloadID: job.id)
     }
 
     private func finish(_ job: DownloadJob, error: String?) async throws {

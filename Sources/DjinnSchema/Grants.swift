@@ -38,10 +38,11 @@ extension DjinnSchema {
             insert: buildTables + ["cron_builds", "namespaces"],
             update: ["cron"]
         ),
-        // Downloads images.
+        // Downloads images. users and namespaces beyond the spec's list: the `images` event
+        // payload names the image's author, owner and namespace.
         RoleGrants(
             role: "djinn_consumer",
-            select: ["images", "image_downloads", "namespace_webhooks", "namespace_webhook_deliveries"],
+            select: ["images", "image_downloads", "namespaces", "namespace_webhooks", "namespace_webhook_deliveries", "users"],
             insert: ["namespace_webhook_deliveries"],
             update: ["image_downloads"]
         ),

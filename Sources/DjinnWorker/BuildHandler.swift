@@ -19,6 +19,15 @@ public struct BuildFinished: Sendable, Equatable {
     public var host: String
 }
 
+/// A build is about to run (the hook for `build.started` and the commit statuses before it).
+public struct BuildStarted: Sendable, Equatable {
+    public var buildID: Int64
+    public var number: Int64
+    public var ownerID: Int64
+    /// `Payload.Host`.
+    public var host: String
+}
+
 /// Handles one job of `builds_<driver>` (spec §4.1, intended order): decode the payload,
 /// load the build, skip it if it already finished, orphan it if an earlier delivery started
 /// it, then run it and make sure it ends with a final status.
@@ -43,6 +52,7 @@ public struct BuildHandler: Sendable {
     public let runSettings: RunSettings
     public let killWatcher: KillWatcher?
     public let makeDriver: @Sendable (BuildDefinition) -> any BuildDriver
+    public let onStarted: @Sendable (BuildStarted) async -> Void
     public let onFinished: @Sendable (BuildFinished) async -> Void
     private let logger: Logger
 
@@ -53,6 +63,7 @@ public struct BuildHandler: Sendable {
         pool: PostgresPool, cipher: DjinnCipher?, objectsStore: String, artifactsStore: StoreSettings,
         runSettings: RunSettings, killWatcher: KillWatcher?, logger: Logger,
         makeDriver: @escaping @Sendable (BuildDefinition) -> any BuildDriver,
+        onStarted: @escaping @Sendable (BuildStarted) async -> Void = { _ in },
         onFinished: @escaping @Sendable (BuildFinished) async -> Void = { _ in }
     ) {
         self.pool = pool
@@ -64,6 +75,7 @@ public struct BuildHandler: Sendable {
         self.runSettings = runSettings
         self.killWatcher = killWatcher
         self.makeDriver = makeDriver
+        self.onStarted = onStarted
         self.onFinished = onFinished
         self.logger = logger
     }
@@ -126,6 +138,7 @@ public struct BuildHandler: Sendable {
             logger.info("killing build \(id)")
             execution.kill()
         }
+        await onStarted(BuildStarted(buildID: id, number: row.number, ownerID: row.userID, host: payload.host))
         // The run goes on in a task of its own: the handler's cancellation (shutdown) becomes an
         // interruption the run handles, not a cancelled database client halfway through a write.
         let result = await withTaskCancellationHandler {

@@ -67,6 +67,9 @@ enum ExpectedGrants {
             "image_downloads": "SELECT,UPDATE",
             "namespace_webhook_deliveries": "INSERT,SELECT",
             "namespace_webhook_deliveries_id_seq": "USAGE",
+            // Beyond the spec's list: the `images` event names the author, owner and namespace.
+            "namespaces": "SELECT",
+            "users": "SELECT",
         ],
         "djinn_curator": [
             "users": "SELECT",

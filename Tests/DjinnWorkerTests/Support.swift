@@ -2,6 +2,7 @@ import DjinnBuilds
 import DjinnConfig
 import DjinnCrypto
 import DjinnManifest
+import DjinnNotify
 import DjinnPostgres
 import DjinnQueue
 import DjinnRedis
@@ -216,6 +217,7 @@ final class WorkerFixture: Sendable {
     func withService<T>(
         _ settings: WorkerSettings? = nil, queueOptions: QueueOptions? = nil, runSettings: RunSettings? = nil,
         makeDriver: (@Sendable (BuildDefinition) -> any BuildDriver)? = nil,
+        notifications: NotifierConfiguration? = nil,
         onFinished: @escaping @Sendable (BuildFinished) async -> Void = { _ in },
         _ body: (BuildConsumerService) async throws -> T
     ) async throws -> T {
@@ -225,7 +227,8 @@ final class WorkerFixture: Sendable {
         let tmp = directory.appendingPathComponent("tmp").path
         let service = try BuildConsumerService(
             settings: settings, postgres: pool, redis: redis, logger: quietLogger, queueOptions: options, runSettings: runSettings,
-            makeDriver: makeDriver ?? { _ in OSDriver(temporaryDirectory: tmp, logger: quietLogger) }, onFinished: onFinished)
+            makeDriver: makeDriver ?? { _ in OSDriver(temporaryDirectory: tmp, logger: quietLogger) },
+            notifications: notifications, onFinished: onFinished)
         let running = Task { try await service.run() }
         do {
             let result = try await body(service)

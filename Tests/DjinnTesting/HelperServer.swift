@@ -1,0 +1,86 @@
+import Foundation
+
+/// A helper server process from scripts/testservers that prints `PORT n` once listening,
+/// records what it receives as numbered JSON files in `records`, and exits (deleting its
+/// scratch directory) when its standard input closes — when `stop()` closes our end or the
+/// test process dies — so none outlives the tests.
+public final class HelperServer: Sendable {
+    public let port: Int
+    /// Where the server writes `<n>.json` per request or message.
+    public let records: URL
+    private let scratch: URL
+    private let input: FileHandle
+
+    private init(port: Int, records: URL, scratch: URL, input: FileHandle) {
+        self.port = port
+        self.records = records
+        self.scratch = scratch
+        self.input = input
+    }
+
+    /// The Python of scripts/install-deps' virtual environment (has aiosmtpd).
+    public static var venvPython: String {
+        TestServices.repositoryRoot.appendingPathComponent(".venv-testservers/bin/python3").path
+    }
+
+    /// Starts `scripts/testservers/<script>` with `--dir`, `--cleanup` and `arguments`.
+    public static func launch(_ script: String, _ arguments: [String] = [], python: String = "/usr/bin/python3") async throws -> HelperServer {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("djinn-helper-\(UUID().uuidString.prefix(8))")
+        let records = scratch.appendingPathComponent("records")
+        try FileManager.default.createDirectory(at: records, withIntermediateDirectories: true)
+        let outURL = scratch.appendingPathComponent("stdout"), errURL = scratch.appendingPathComponent("stderr")
+        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
+        let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: errURL)
+        let input = Pipe()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = [TestServices.repositoryRoot.appendingPathComponent("scripts/testservers/\(script)").path]
+            + ["--dir", records.path, "--cleanup", scratch.path] + arguments
+        process.standardInput = input
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        try? out.close()
+        try? err.close()
+        try? input.fileHandleForReading.close()
+        for _ in 0..<1500 {
+            let text = (try? String(contentsOf: outURL, encoding: .utf8)) ?? ""
+            if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("PORT ") }), let port = Int(line.dropFirst(5)) {
+                return HelperServer(port: port, records: records, scratch: scratch, input: input.fileHandleForWriting)
+            }
+            if !process.isRunning { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        try? input.fileHandleForWriting.close()
+        let stderr = (try? String(contentsOf: errURL, encoding: .utf8)) ?? ""
+        throw TestServicesError.command(script, -1, "did not start: \(stderr)")
+    }
+
+    /// The records so far, in arrival order, each a decoded JSON object.
+    public func recorded() -> [[String: Any]] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: records.path)) ?? []
+        let numbers = names.compactMap { name -> Int? in
+            guard name.hasSuffix(".json") else { return nil }
+            return Int(name.dropLast(5))
+        }.sorted()
+        return numbers.compactMap { n in
+            guard let data = FileManager.default.contents(atPath: records.appendingPathComponent("\(n).json").path) else { return nil }
+            return (try? JSONSerialization.jsonObject(with: data)) as? [String: Any]
+        }
+    }
+
+    /// Polls until at least `count` records exist (or `timeout` passes); returns them.
+    public func waitForRecords(_ count: Int, timeout: Duration = .seconds(20)) async throws -> [[String: Any]] {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            let records = recorded()
+            if records.count >= count || ContinuousClock.now >= deadline { return records }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+    }
+
+    public func stop() {
+        try? input.close()
+    }
+}
