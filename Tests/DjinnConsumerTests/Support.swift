@@ -23,59 +23,6 @@ func qcow2Body(size: Int) -> [UInt8] {
 
 // MARK: Helper servers
 
-/// A helper server process (scripts/testservers/…) that prints `PORT n` once listening and
-/// exits (deleting its scratch directory) when its standard input closes — when `stop()` closes our end, or when the test
-/// process dies — so none outlives the tests. (SIGTERM would not do: processes started from
-/// test threads inherit a blocked SIGTERM.)
-final class ServerProcess: Sendable {
-    let port: Int
-    let scratch: URL
-    private let input: FileHandle
-
-    private init(port: Int, scratch: URL, input: FileHandle) {
-        self.port = port
-        self.scratch = scratch
-        self.input = input
-    }
-
-    static func launch(_ script: String, _ arguments: [String], scratch: URL? = nil) async throws -> ServerProcess {
-        let scratch = scratch ?? FileManager.default.temporaryDirectory.appendingPathComponent("djinn-srv-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-        let outURL = scratch.appendingPathComponent("stdout"), errURL = scratch.appendingPathComponent("stderr")
-        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: errURL)
-        let input = Pipe()
-        let process = Process()
-        // Debian's python3: the tests need only its standard library.
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = [TestServices.repositoryRoot.appendingPathComponent("scripts/testservers/\(script)").path]
-            + arguments + ["--cleanup", scratch.path]
-        process.standardInput = input
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        try? out.close()
-        try? err.close()
-        try? input.fileHandleForReading.close()
-        for _ in 0..<1500 {
-            let text = (try? String(contentsOf: outURL, encoding: .utf8)) ?? ""
-            if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("PORT ") }), let port = Int(line.dropFirst(5)) {
-                return ServerProcess(port: port, scratch: scratch, input: input.fileHandleForWriting)
-            }
-            if !process.isRunning { break }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        try? input.fileHandleForWriting.close()
-        let stderr = (try? String(contentsOf: errURL, encoding: .utf8)) ?? ""
-        throw ServerStartError(description: "\(script) did not start: \(stderr)")
-    }
-
-    func stop() {
-        try? input.close()
-    }
-}
-
 struct ServerStartError: Error, CustomStringConvertible {
     var description: String
 }
@@ -87,7 +34,7 @@ struct TestHTTPServer: Sendable {
     static let password = "s3cr:t@pw/x"
     static let encodedPassword = "s3cr%3At%40pw%2Fx"
 
-    let process: ServerProcess
+    let process: HelperServer
     let scheme: String
 
     var port: Int { process.port }
@@ -115,7 +62,7 @@ struct TestSFTPServer: Sendable {
     static let password = "sftp p@ss/word"
     static let encodedPassword = "sftp%20p%40ss%2Fword"
 
-    let process: ServerProcess
+    let process: HelperServer
 
     var port: Int { process.port }
 
@@ -138,8 +85,8 @@ private actor SharedServers {
     func http() async throws -> TestHTTPServer {
         if httpTask == nil {
             httpTask = Task {
-                let process = try await ServerProcess.launch(
-                    "image_http_server.py", ["--user", TestHTTPServer.user, "--password", TestHTTPServer.password])
+                let process = try await HelperServer.launch(
+                    "image_http_server.py", ["--user", TestHTTPServer.user, "--password", TestHTTPServer.password], recording: false)
                 return TestHTTPServer(process: process, scheme: "http")
             }
         }
@@ -157,10 +104,10 @@ private actor SharedServers {
                     "/usr/bin/openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
                     "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert,
                 ])
-                let process = try await ServerProcess.launch(
+                let process = try await HelperServer.launch(
                     "image_http_server.py",
                     ["--user", TestHTTPServer.user, "--password", TestHTTPServer.password, "--cert", cert, "--key", key],
-                    scratch: scratch)
+                    scratch: scratch, recording: false)
                 return (TestHTTPServer(process: process, scheme: "https"), cert)
             }
         }
@@ -172,10 +119,10 @@ private actor SharedServers {
             sftpTask = Task {
                 let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("djinn-sshd-\(UUID().uuidString.prefix(8))")
                 try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-                let process = try await ServerProcess.launch(
+                let process = try await HelperServer.launch(
                     "ssh_server.py",
                     ["--sftp-only", "--dir", scratch.path, "--user", TestSFTPServer.user, "--password", TestSFTPServer.password],
-                    scratch: scratch)
+                    scratch: scratch, recording: false)
                 return TestSFTPServer(process: process)
             }
         }

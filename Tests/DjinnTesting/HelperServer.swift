@@ -1,20 +1,22 @@
 import Foundation
 
-/// A helper server process from scripts/testservers that prints `PORT n` once listening,
-/// records what it receives as numbered JSON files in `records`, and exits (deleting its
-/// scratch directory) when its standard input closes — when `stop()` closes our end or the
-/// test process dies — so none outlives the tests.
+/// A helper server process from scripts/testservers (HTTP, SFTP, sshd, SMTP sink, webhook
+/// receiver) that prints `PORT n` once listening and exits (deleting its scratch directory,
+/// `--cleanup`) when its standard input closes — when `stop()` closes our end or the test
+/// process dies — so none outlives the tests. A recording server (`recording: true`) is
+/// given `--dir records` and writes there what it receives as numbered JSON files.
 public final class HelperServer: Sendable {
     public let port: Int
-    /// Where the server writes `<n>.json` per request or message.
+    /// The server's scratch directory (deleted when it exits).
+    public let scratch: URL
+    /// Where a recording server writes `<n>.json` per request or message.
     public let records: URL
-    private let scratch: URL
     private let input: FileHandle
 
-    private init(port: Int, records: URL, scratch: URL, input: FileHandle) {
+    private init(port: Int, scratch: URL, input: FileHandle) {
         self.port = port
-        self.records = records
         self.scratch = scratch
+        self.records = scratch.appendingPathComponent("records")
         self.input = input
     }
 
@@ -23,11 +25,15 @@ public final class HelperServer: Sendable {
         TestServices.repositoryRoot.appendingPathComponent(".venv-testservers/bin/python3").path
     }
 
-    /// Starts `scripts/testservers/<script>` with `--dir`, `--cleanup` and `arguments`.
-    public static func launch(_ script: String, _ arguments: [String] = [], python: String = "/usr/bin/python3") async throws -> HelperServer {
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("djinn-helper-\(UUID().uuidString.prefix(8))")
+    /// Starts `scripts/testservers/<script>` with `arguments` (after `--dir records` when
+    /// `recording`) and `--cleanup <scratch>`; `scratch` defaults to a new temporary directory.
+    public static func launch(
+        _ script: String, _ arguments: [String] = [], python: String = "/usr/bin/python3", scratch: URL? = nil,
+        recording: Bool = true
+    ) async throws -> HelperServer {
+        let scratch = scratch ?? FileManager.default.temporaryDirectory.appendingPathComponent("djinn-helper-\(UUID().uuidString.prefix(8))")
         let records = scratch.appendingPathComponent("records")
-        try FileManager.default.createDirectory(at: records, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: recording ? records : scratch, withIntermediateDirectories: true)
         let outURL = scratch.appendingPathComponent("stdout"), errURL = scratch.appendingPathComponent("stderr")
         _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
         _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
@@ -36,7 +42,7 @@ public final class HelperServer: Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python)
         process.arguments = [TestServices.repositoryRoot.appendingPathComponent("scripts/testservers/\(script)").path]
-            + ["--dir", records.path, "--cleanup", scratch.path] + arguments
+            + (recording ? ["--dir", records.path] : []) + arguments + ["--cleanup", scratch.path]
         process.standardInput = input
         process.standardOutput = out
         process.standardError = err
@@ -47,7 +53,7 @@ public final class HelperServer: Sendable {
         for _ in 0..<1500 {
             let text = (try? String(contentsOf: outURL, encoding: .utf8)) ?? ""
             if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("PORT ") }), let port = Int(line.dropFirst(5)) {
-                return HelperServer(port: port, records: records, scratch: scratch, input: input.fileHandleForWriting)
+                return HelperServer(port: port, scratch: scratch, input: input.fileHandleForWriting)
             }
             if !process.isRunning { break }
             try await Task.sleep(for: .milliseconds(20))

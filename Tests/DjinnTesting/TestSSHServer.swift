@@ -35,43 +35,16 @@ public struct TestSSHServer: Sendable {
         }
     }
 
-    /// The pipe to the script's standard input: kept open (never closed) for the life of the
-    /// test process, so the server lives exactly as long.
-    private nonisolated(unsafe) static var keepAlive: [FileHandle] = []
+    /// The server process: kept (never stopped) for the life of the test process, so the
+    /// server lives exactly as long.
+    private nonisolated(unsafe) static var keepAlive: [HelperServer] = []
 
     private static func launch() async throws -> TestSSHServer {
         let scratch = URL(fileURLWithPath: "/tmp").appendingPathComponent("djinn-sshd-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-        let outURL = scratch.appendingPathComponent("stdout"), errURL = scratch.appendingPathComponent("stderr")
-        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        let out = try FileHandle(forWritingTo: outURL), err = try FileHandle(forWritingTo: errURL)
-        let input = Pipe()
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/python3")
-        process.arguments = [
-            TestServices.repositoryRoot.appendingPathComponent("scripts/testservers/ssh_server.py").path,
-            "--dir", scratch.path, "--user", user, "--password", password, "--cleanup", scratch.path,
-        ]
-        process.standardInput = input
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        try? out.close()
-        try? err.close()
-        try? input.fileHandleForReading.close()
-        for _ in 0..<1500 {
-            let text = (try? String(contentsOf: outURL, encoding: .utf8)) ?? ""
-            if let line = text.split(separator: "\n").first(where: { $0.hasPrefix("PORT ") }), let port = Int(line.dropFirst(5)) {
-                keepAlive.append(input.fileHandleForWriting)
-                return TestSSHServer(port: port, privateKeyFile: scratch.appendingPathComponent("client_ed25519").path, scratch: scratch.path)
-            }
-            if !process.isRunning { break }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        try? input.fileHandleForWriting.close()
-        let stderr = (try? String(contentsOf: errURL, encoding: .utf8)) ?? ""
-        throw TestSSHServerError(description: "ssh_server.py did not start: \(stderr)")
+        let server = try await HelperServer.launch(
+            "ssh_server.py", ["--dir", scratch.path, "--user", user, "--password", password], scratch: scratch, recording: false)
+        keepAlive.append(server)
+        return TestSSHServer(port: server.port, privateKeyFile: scratch.appendingPathComponent("client_ed25519").path, scratch: scratch.path)
     }
 }
 
