@@ -6,6 +6,14 @@ public struct Djinnctl: AsyncParsableCommand {
     public static let configuration = CommandConfiguration(
         commandName: "djinnctl",
         abstract: "Administer a Djinn CI installation: schema, queues, builds, users, crons, images.",
+        discussion: """
+            Every command but help takes -config FILE: any daemon's configuration file \
+            (worker, scheduler or consumer); only its database and redis blocks are used. \
+            Options are written -name VALUE, -name=VALUE or --name VALUE. Every command \
+            and subcommand has -h, -help and --help; -version prints the version. Exit \
+            status: 0 on success, 1 on an error (reported on stderr as Error: MESSAGE), 64 \
+            on a bad command line. See docs/operations.md.
+            """,
         version: DjinnctlVersion.line,
         subcommands: [Migrate.self, BuildCommand.self, UserCommand.self, CronCommand.self, ImageCommand.self, Queues.self, Dead.self],
         helpNames: [.short, .long, .customLong("help", withSingleDash: true)]

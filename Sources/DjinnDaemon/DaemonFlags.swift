@@ -7,6 +7,9 @@ public struct DaemonFlags: Equatable, Sendable {
     public var driver: String?
     public var check: Bool
     public var version: Bool
+    /// `-print-pidfile`: load the configuration, print its `pidfile` (an empty line when
+    /// there is none) and exit; the SysV init scripts find the daemon's pidfile this way.
+    public var printPidfile: Bool = false
 }
 
 /// Why the command line was not accepted, and the exit status Go's flag package uses.
@@ -25,11 +28,13 @@ enum FlagParser {
                 let parsed = try WorkerArguments.parse(arguments)
                 return .run(DaemonFlags(config: parsed.shared.config ?? P.defaultConfigPath,
                                         driver: parsed.driver ?? P.defaultDriverPath,
-                                        check: parsed.shared.check, version: parsed.shared.version))
+                                        check: parsed.shared.check, version: parsed.shared.version,
+                                        printPidfile: parsed.shared.printPidfile))
             }
             let parsed = try CommonArguments.parse(arguments)
             return .run(DaemonFlags(config: parsed.shared.config ?? P.defaultConfigPath, driver: nil,
-                                    check: parsed.shared.check, version: parsed.shared.version))
+                                    check: parsed.shared.check, version: parsed.shared.version,
+                                    printPidfile: parsed.shared.printPidfile))
         } catch {
             let usage = usageText(program)
             if CommonArguments.exitCode(for: error) == .success { return .help(usage) }
@@ -53,7 +58,9 @@ enum FlagParser {
             lines += ["  -driver string",
                       "        the driver configuration file to use (default \"\(driver)\")"]
         }
-        lines += ["  -version",
+        lines += ["  -print-pidfile",
+                  "        load the configuration, print its pidfile path (empty if none) and exit",
+                  "  -version",
                   "        print the version and exit"]
         return lines.joined(separator: "\n")
     }
@@ -70,6 +77,9 @@ private struct SharedOptions: ParsableArguments {
 
     @Flag(name: [.customLong("version", withSingleDash: true), .customLong("version")])
     var version = false
+
+    @Flag(name: [.customLong("print-pidfile", withSingleDash: true), .customLong("print-pidfile")])
+    var printPidfile = false
 }
 
 private struct CommonArguments: ParsableCommand {

@@ -42,6 +42,7 @@ public enum DaemonMain {
         } catch {
             for diagnostic in error.diagnostics { printError(diagnostic.description) }
             printError("\(P.name): invalid configuration")
+            if !flags.check && !flags.printPidfile { SystemdNotifier(environment: environment).failed() }
             return 1
         }
         for warning in loaded.warnings { printError(warning.description) }
@@ -49,11 +50,20 @@ public enum DaemonMain {
             for file in loaded.checkedFiles { print("\(file): ok") }
             return 0
         }
-        return await serve(program, loaded: loaded, environment: environment)
+        if flags.printPidfile {
+            print(P.common(loaded.settings).pidfile)
+            return 0
+        }
+        let notifier = SystemdNotifier(environment: environment)
+        let status = await serve(program, loaded: loaded, notifier: notifier)
+        // A supervisor waiting for READY=1 (start-stop-daemon --notify-await in the SysV
+        // scripts) learns at once that start-up failed instead of waiting out its timeout.
+        if status != 0 { notifier.failed() }
+        return status
     }
 
     private static func serve<P: DaemonProgram>(
-        _ program: P.Type, loaded: LoadedDaemonConfig<P.Settings>, environment: [String: String]
+        _ program: P.Type, loaded: LoadedDaemonConfig<P.Settings>, notifier: SystemdNotifier
     ) async -> Int32 {
         let settings = loaded.settings
         let common = P.common(settings)
@@ -85,7 +95,7 @@ public enum DaemonMain {
             pidfile = file
         }
         var status = await runConnected(program, settings: settings, common: common, logger: logger,
-                                        destination: destination, environment: environment)
+                                        destination: destination, notifier: notifier)
         if let pidfile {
             do {
                 try pidfile.remove()
@@ -100,7 +110,7 @@ public enum DaemonMain {
 
     private static func runConnected<P: DaemonProgram>(
         _ program: P.Type, settings: P.Settings, common: CommonSettings, logger: Logger,
-        destination: LogDestination, environment: [String: String]
+        destination: LogDestination, notifier: SystemdNotifier
     ) async -> Int32 {
         let connections: DaemonConnections
         do {
@@ -108,7 +118,6 @@ public enum DaemonMain {
         } catch {
             return fail(P.name, logger, "\(error)")
         }
-        let notifier = SystemdNotifier(environment: environment)
         let context = DaemonContext(logger: logger, postgres: connections.postgres, redis: connections.redis,
                                     redisConfiguration: connections.redisConfiguration, notifier: notifier)
         var status: Int32 = 0

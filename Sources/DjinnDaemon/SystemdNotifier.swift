@@ -5,7 +5,8 @@ import Glibc
 /// sd_notify(3) without libsystemd: one datagram to `$NOTIFY_SOCKET`.
 ///
 /// A unit with `Type=notify` waits for READY=1, sent once the connections are up, and
-/// STOPPING=1 when a graceful shutdown starts. Without NOTIFY_SOCKET it does nothing.
+/// STOPPING=1 when a graceful shutdown starts; ERRNO= when the daemon exits with an error.
+/// Without NOTIFY_SOCKET it does nothing.
 public struct SystemdNotifier: Sendable {
     public let socketPath: String?
 
@@ -17,6 +18,9 @@ public struct SystemdNotifier: Sendable {
     public func ready(status: String? = nil) { send("READY=1" + (status.map { "\nSTATUS=\($0)" } ?? "")) }
     public func stopping() { send("STOPPING=1") }
     public func status(_ text: String) { send("STATUS=\(text)") }
+    /// The daemon is exiting with an error. The protocol wants an errno; the reasons here
+    /// (no database, bad pidfile, …) have none, so EIO stands for all of them.
+    public func failed(errno code: Int32 = EIO) { send("ERRNO=\(code)") }
 
     /// Sends one notification; failures are ignored (systemd may have gone away).
     @discardableResult

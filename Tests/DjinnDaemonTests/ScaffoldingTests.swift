@@ -27,6 +27,12 @@ import Testing
             == .run(DaemonFlags(config: "w.conf", driver: "d.conf", check: false, version: true)))
     }
 
+    @Test func printPidfileFlag() {
+        #expect(FlagParser.parse(WorkerProgram.self, arguments: ["-print-pidfile", "-config", "w.conf"])
+            == .run(DaemonFlags(config: "w.conf", driver: "djinn-driver.conf", check: false, version: false, printPidfile: true)))
+        #expect(FlagParser.usageText(SchedulerProgram.self).contains("  -print-pidfile\n"))
+    }
+
     @Test func unknownFlagUsesGoWording() {
         guard case .usageError(let message) = FlagParser.parse(SchedulerProgram.self, arguments: ["-x"]) else {
             Issue.record("expected a usage error"); return
@@ -156,11 +162,14 @@ import Testing
         let notifier = SystemdNotifier(environment: ["NOTIFY_SOCKET": path])
         notifier.ready()
         notifier.stopping()
+        notifier.failed()
         var buffer = [UInt8](repeating: 0, count: 256)
         let first = recv(fd, &buffer, buffer.count, 0)
         #expect(String(decoding: buffer[0..<max(first, 0)], as: UTF8.self) == "READY=1")
         let second = recv(fd, &buffer, buffer.count, 0)
         #expect(String(decoding: buffer[0..<max(second, 0)], as: UTF8.self) == "STOPPING=1")
+        let third = recv(fd, &buffer, buffer.count, 0)
+        #expect(String(decoding: buffer[0..<max(third, 0)], as: UTF8.self) == "ERRNO=\(EIO)")
         #expect(SystemdNotifier(environment: [:]).send("READY=1") == false)
     }
 }
