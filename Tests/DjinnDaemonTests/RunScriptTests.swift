@@ -30,32 +30,15 @@ import Testing
         #expect(!second.contains("cron 2"), "\(second)")
         #expect(second.contains("build 2 #2 passed"), "\(second)")
 
-        let output = runDirectory + "/interactive.out"
-        _ = FileManager.default.createFile(atPath: output, contents: nil)
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: output))
-        let process = Process()
-        // Foundation starts it as the leader of its own process group, which then gets SIGINT
-        // as from a terminal's Ctrl-C.
-        process.executableURL = URL(fileURLWithPath: Self.script)
-        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        process.standardOutput = handle
-        process.standardError = handle
-        let exited = AsyncStream<Int32>.makeStream()
-        process.terminationHandler = {
-            exited.continuation.yield($0.terminationStatus)
-            exited.continuation.finish()
-        }
-        try process.run()
-        try? handle.close()
-        let ready = await eventually(timeout: .seconds(120)) {
-            ((try? String(contentsOfFile: output, encoding: .utf8)) ?? "").contains("Ctrl-C stops everything")
-        }
-        #expect(ready, "\((try? String(contentsOfFile: output, encoding: .utf8)) ?? "")")
-        #expect(getpgid(process.processIdentifier) == process.processIdentifier)
-        kill(-process.processIdentifier, SIGINT)
-        var status: Int32?
-        for await code in exited.stream { status = code }
-        let text = (try? String(contentsOfFile: output, encoding: .utf8)) ?? ""
+        // Started as the leader of its own process group, which then gets SIGINT as from a
+        // terminal's Ctrl-C.
+        let process = try TestProcess.start([Self.script], environment: environment)
+        let ready = await eventually(timeout: .seconds(120)) { process.stdout.contains("Ctrl-C stops everything") }
+        #expect(ready, "\(process.stdout)\(process.stderr)")
+        #expect(getpgid(process.pid) == process.pid)
+        kill(-process.pid, SIGINT)
+        let status = try await process.wait()
+        let text = process.stdout + process.stderr
         #expect(status == 130, "\(text)")
         #expect(text.contains("build 3 #3 passed"), "\(text)")
         #expect(text.contains("run: stopped"), "\(text)")
