@@ -32,6 +32,14 @@ public struct CreatedBuild: Sendable, Equatable {
     public var namespaceID: Int64?
     /// The queue it goes to, e.g. `builds_qemu-x86_64`.
     public var queue: String
+
+    public init(id: Int64, number: Int64, userID: Int64, namespaceID: Int64?, queue: String) {
+        self.id = id
+        self.number = number
+        self.userID = userID
+        self.namespaceID = namespaceID
+        self.queue = queue
+    }
 }
 
 /// Creates builds exactly as Djinn's server does (spec §6.4–6.5, intended form) and queues
@@ -123,6 +131,35 @@ public struct BuildSubmitter: Sendable {
             throw BuildSubmissionError.enqueueFailed(
                 buildID: build.id, number: build.number, queue: build.queue, reason: reason, markedFailed: markedFailed)
         }
+    }
+
+    /// Puts committed builds on their queues, one batch per queue (DjinnQueue's batch enqueue:
+    /// one script call per 1,000 jobs). One entry per build, in order: nil when it was queued,
+    /// else the error; a build that could not be queued is marked failed with the reason,
+    /// exactly as `enqueue(_:)` does for one.
+    public func enqueue(_ builds: [CreatedBuild]) async -> [BuildSubmissionError?] {
+        var results = [BuildSubmissionError?](repeating: nil, count: builds.count)
+        var byQueue: [String: [Int]] = [:]
+        var queueOrder: [String] = []
+        for (index, build) in builds.enumerated() {
+            if byQueue[build.queue] == nil { queueOrder.append(build.queue) }
+            byQueue[build.queue, default: []].append(index)
+        }
+        for queue in queueOrder {
+            let indices = byQueue[queue]!
+            let errors = await enqueuer.enqueue(
+                queue: queue, payloads: indices.map { BuildPayload(host: host, buildID: builds[$0].id).gobEncoded() })
+            for (index, error) in zip(indices, errors) {
+                guard let error else { continue }
+                let build = builds[index]
+                let reason = "\(error)"
+                logger.error("could not queue build", metadata: ["build_id": "\(build.id)", "queue": "\(build.queue)", "error": "\(reason)"])
+                let markedFailed = await markFailed(build, reason: "could not queue the build on \(build.queue): \(reason)")
+                results[index] = .enqueueFailed(
+                    buildID: build.id, number: build.number, queue: build.queue, reason: reason, markedFailed: markedFailed)
+            }
+        }
+        return results
     }
 
     /// In a task of its own so that a cancelled submitter still records the failure.

@@ -42,8 +42,8 @@ public struct CronScheduler: Sendable {
     public let batchSize: Int
     /// Crons invoked at once, each on a connection of its own.
     public let parallelism: Int
-    private let logger: Logger
-    private let clock: @Sendable () -> Date
+    let logger: Logger
+    let clock: @Sendable () -> Date
 
     public init(
         pool: PostgresPool, submitter: BuildSubmitter, batchSize: Int, parallelism: Int = 4, logger: Logger,
@@ -61,33 +61,33 @@ public struct CronScheduler: Sendable {
     // MARK: A pass
 
     /// Invokes every cron due at the start of the pass (or at `now`), page by page, until a page
-    /// is empty or `shouldStop` says so (checked before each cron: the crons being invoked
-    /// finish, no new one starts). Throws only when a page cannot be listed.
+    /// is empty or short, or `shouldStop` says so (checked before each page: the page being
+    /// invoked finishes, no new one starts). Throws only when a page cannot be claimed.
     @discardableResult
     public func runDue(now: Date? = nil, shouldStop: @escaping @Sendable () -> Bool = { false }) async throws -> PassSummary {
         let now = now ?? clock()
         var summary = PassSummary()
         var after: CronKey?
+        let manifests = ManifestCache()
         while !shouldStop() {
             logger.debug("loading batch of size \(batchSize)")
             let started = ContinuousClock.now
-            let keys = try await CronStore(pool).dueBatch(now: now, after: after, limit: batchSize)
-            guard let last = keys.last else {
+            let page = try await invokePage(after: after, now: now, manifests: manifests)
+            guard let last = page.claimed.last else {
                 if summary.batches.isEmpty { logger.debug("no crons due") }
                 break
             }
             after = last
-            let outcomes = await invoke(keys, now: now, shouldStop: shouldStop)
-            let batch = BatchSummary(loaded: keys.count, outcomes: outcomes, duration: ContinuousClock.now - started)
+            let batch = BatchSummary(loaded: page.claimed.count, outcomes: page.outcomes, duration: ContinuousClock.now - started)
             logger.info("submitted \(batch.submitted) build(s)")
             summary.batches.append(batch)
-            if batch.errors == keys.count {
+            if batch.errors == page.claimed.count {
                 // Nothing of the page got through (the database is likely unreachable): do not
                 // walk every other page only to log the same error for each cron.
                 logger.error("no cron of this batch could be invoked; ending this pass")
                 break
             }
-            if keys.count < batchSize { break }
+            if page.claimed.count < batchSize { break }
         }
         return summary
     }
