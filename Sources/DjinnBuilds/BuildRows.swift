@@ -82,9 +82,12 @@ public struct BuildRows: Sendable, Equatable {
 
     /// A build to queue. Timestamps are one microsecond apart from `start` in creation order
     /// (the build, objects, then each stage, then each job followed by its artifacts), as the
-    /// worker orders stages and jobs by them.
+    /// worker orders stages and jobs by them. `encodedManifest` is `request.manifest.encoded()`
+    /// when the caller has it already (the scheduler keeps it per manifest text: encoding is
+    /// the costliest part of a build's rows).
     public static func queued(
-        _ request: BuildRequest, ownerID: Int64, namespaceID: Int64?, number: Int64, start: Date = Date()
+        _ request: BuildRequest, ownerID: Int64, namespaceID: Int64?, number: Int64, start: Date = Date(),
+        encodedManifest: String? = nil
     ) throws(BuildSubmissionError) -> BuildRows {
         let manifest = request.manifest
         let queueKey = BuildQueue.key(for: manifest.driver)
@@ -110,7 +113,7 @@ public struct BuildRows: Sendable, Equatable {
             jobs.append(Job(stage: stage, name: job.name, commands: job.commands.joined(separator: "\n"), createdAt: jobCreatedAt, artifacts: artifacts))
         }
         return BuildRows(
-            ownerID: ownerID, submitterID: request.userID, namespaceID: namespaceID, number: number, manifest: manifest.encoded(),
+            ownerID: ownerID, submitterID: request.userID, namespaceID: namespaceID, number: number, manifest: encodedManifest ?? manifest.encoded(),
             status: .queued, output: nil, secret: RandomHex.make(byteCount: 16), createdAt: createdAt, finishedAt: nil,
             trigger: request.trigger, tags: uniqueTags(request.tags).map { Tag(name: $0, createdAt: createdAt) },
             driver: Driver(type: driverType, config: GoJSON.object(driverConfig)), copiesOwnerSecrets: true,

@@ -8,16 +8,23 @@ import Synchronization
 /// the largest part of the scheduler's own CPU per build. Only successes are kept (an error
 /// message names the cron, so a failing text is parsed again for each).
 final class ManifestCache: Sendable {
-    private let parsed = Mutex<[String: Manifest]>([:])
+    struct Entry: Sendable {
+        var manifest: Manifest
+        /// `manifest.encoded()`, what `builds.manifest` stores.
+        var encoded: String
+    }
+
+    private let parsed = Mutex<[String: Entry]>([:])
     /// Enough for every distinct manifest of a large installation's due crons; beyond it,
     /// texts are parsed each time rather than the cache growing without bound.
     static let capacity = 10_000
 
-    func manifest(for cron: CronRecord) throws(ManifestError) -> Manifest {
-        if let manifest = parsed.withLock({ $0[cron.manifest] }) { return manifest }
+    func manifest(for cron: CronRecord) throws(ManifestError) -> Entry {
+        if let entry = parsed.withLock({ $0[cron.manifest] }) { return entry }
         let manifest = try Manifest(parsing: cron.manifest, file: CronInvocation.manifestSource(for: cron))
-        parsed.withLock { if $0.count < Self.capacity { $0[cron.manifest] = manifest } }
-        return manifest
+        let entry = Entry(manifest: manifest, encoded: manifest.encoded())
+        parsed.withLock { if $0.count < Self.capacity { $0[cron.manifest] = entry } }
+        return entry
     }
 }
 
@@ -35,7 +42,7 @@ extension CronScheduler {
         /// A failed build recording why.
         case rejected(reason: String)
         /// A build for `owner` (the namespace's owner or the cron's).
-        case build(BuildRequest, owner: UserRecord, namespacePath: NamespacePath?)
+        case build(BuildRequest, encodedManifest: String, owner: UserRecord, namespacePath: NamespacePath?)
     }
 
     /// What the page's transaction wrote for one cron.
@@ -102,7 +109,7 @@ extension CronScheduler {
             switch plan {
             case .ownerGone: break
             case .rejected: owners.insert(cron.userID)
-            case .build(_, let owner, _): owners.insert(owner.id); owners.insert(cron.userID)
+            case .build(_, _, let owner, _): owners.insert(owner.id); owners.insert(cron.userID)
             }
         }
         try await OwnerLock.acquire(ownerIDs: owners, on: connection)
@@ -111,7 +118,7 @@ extension CronScheduler {
         // that a refused one leaves nothing behind and becomes a failed build.
         var namespaces: [Int: NamespaceRecord] = [:]
         for index in crons.indices {
-            guard case .build(_, let owner, let path?) = plans[index], let submitter = crons[index].owner else { continue }
+            guard case .build(_, _, let owner, let path?) = plans[index], let submitter = crons[index].owner else { continue }
             try await connection.execute("SAVEPOINT cron_namespace")
             do {
                 namespaces[index] = try await NamespaceStore(connection).resolve(path, owner: owner, submitter: submitter)
@@ -137,10 +144,11 @@ extension CronScheduler {
                 continue
             }
             var plan = plans[index]
-            if case .build(let request, let owner, _) = plan {
+            if case .build(let request, let encoded, let owner, _) = plan {
                 let number = numbers[owner.id, default: 0] + 1
                 do {
-                    let buildRows = try BuildRows.queued(request, ownerID: owner.id, namespaceID: namespaces[index]?.id, number: number)
+                    let buildRows = try BuildRows.queued(
+                        request, ownerID: owner.id, namespaceID: namespaces[index]?.id, number: number, encodedManifest: encoded)
                     numbers[owner.id] = number
                     entry.number = number
                     entry.build = CreatedBuild(
@@ -180,19 +188,22 @@ extension CronScheduler {
     /// Database errors are thrown (they fail the page); the cron's own faults become `.rejected`.
     private func plan(_ cron: CronRecord, manifests: ManifestCache, on connection: PostgresConnection) async throws -> Plan {
         guard let owner = cron.owner else { return .ownerGone }
-        let manifest: Manifest
+        let entry: ManifestCache.Entry
         do {
-            manifest = try manifests.manifest(for: cron)
+            entry = try manifests.manifest(for: cron)
         } catch {
             return .rejected(reason: "invalid manifest: \(error)")
         }
         do {
-            try BuildQueue.check(key: BuildQueue.key(for: manifest.driver), enabled: submitter.enabledDrivers)
+            try BuildQueue.check(key: BuildQueue.key(for: entry.manifest.driver), enabled: submitter.enabledDrivers)
         } catch {
             return .rejected(reason: error.description)
         }
+        let manifest = entry.manifest
         let request = CronInvocation.request(for: cron, owner: owner, manifest: manifest)
-        guard !manifest.namespace.isEmpty else { return .build(request, owner: owner, namespacePath: nil) }
+        guard !manifest.namespace.isEmpty else {
+            return .build(request, encodedManifest: entry.encoded, owner: owner, namespacePath: nil)
+        }
         let path: NamespacePath
         do {
             path = try NamespacePath(parsing: manifest.namespace)
@@ -201,7 +212,7 @@ extension CronScheduler {
         }
         do {
             let namespaceOwner = try await NamespaceStore(connection).owner(of: path, submitter: owner)
-            return .build(request, owner: namespaceOwner, namespacePath: path)
+            return .build(request, encodedManifest: entry.encoded, owner: namespaceOwner, namespacePath: path)
         } catch let error as BuildSubmissionError {
             return .rejected(reason: error.description)
         }
