@@ -28,6 +28,48 @@ final class ManifestCache: Sendable {
     }
 }
 
+/// Hands out the pages of one pass in `next_run, id` order: one claim at a time, each starting
+/// after the last cron of the claim before it (keyset paging: a pass sees each due cron at most
+/// once, so it always ends).
+actor PassCursor {
+    private var after: CronKey?
+    private var ended = false
+    private var claiming = false
+    private var waiting: [CheckedContinuation<Void, Never>] = []
+    private var claims = 0
+
+    /// Waits for the turn to claim; nil once the pass has ended. Call `endClaim` after claiming.
+    func beginClaim() async -> (after: CronKey?, index: Int)? {
+        while claiming { await withCheckedContinuation { waiting.append($0) } }
+        guard !ended else { return nil }
+        claiming = true
+        defer { claims += 1 }
+        return (after, claims)
+    }
+
+    /// Ends a claim: the next one starts after `last`; `ended` when the page was short (or the
+    /// claim failed), so no page follows.
+    func endClaim(last: CronKey?, ended: Bool) {
+        if let last { after = last }
+        if ended { self.ended = true }
+        claiming = false
+        wakeAll()
+    }
+
+    /// No page is claimed after the ones under way.
+    func end() {
+        ended = true
+        wakeAll()
+    }
+
+    /// Every waiter checks again (one claims, the others wait again; all leave once ended).
+    private func wakeAll() {
+        let woken = waiting
+        waiting = []
+        woken.forEach { $0.resume() }
+    }
+}
+
 /// One page's claimed crons and what became of each.
 struct PageResult: Sendable {
     var claimed: [CronKey] = []
@@ -61,21 +103,27 @@ extension CronScheduler {
     /// of the page does. If that transaction fails, each claimed cron is invoked again in a
     /// transaction of its own (`invoke(_:now:on:)`), so one cron's bad data never holds back
     /// the others. Builds are queued after the commit. Throws only if the page cannot be claimed.
-    func invokePage(after: CronKey?, now: Date, manifests: ManifestCache) async throws -> PageResult {
+    func invokePage(cursor: PassCursor, now: Date, manifests: ManifestCache) async throws -> (index: Int, page: PageResult)? {
+        guard let turn = await cursor.beginClaim() else { return nil }
         var claimed: [CronRecord] = []
         var hasClaimed = false
         let attempt: Result<[Written], any Error>
         do {
             attempt = .success(try await pool.withConnection { connection in
                 try await connection.withTransaction { connection in
-                    claimed = try await CronStore(connection).claimDue(now: now, after: after, limit: batchSize)
+                    claimed = try await CronStore(connection).claimDue(now: now, after: turn.after, limit: batchSize)
                     hasClaimed = true
+                    let last = claimed.last.map { CronKey(id: $0.id, nextRun: $0.nextRun, userID: $0.userID) }
+                    await cursor.endClaim(last: last, ended: claimed.count < batchSize)
                     return try await write(claimed, now: now, manifests: manifests, on: connection)
                 }
             })
         } catch {
             // Not even claimed: the pass cannot go on (the caller logs it).
-            guard hasClaimed else { throw error }
+            guard hasClaimed else {
+                await cursor.endClaim(last: nil, ended: true)
+                throw error
+            }
             attempt = .failure(error)
         }
         let keys = claimed.map { CronKey(id: $0.id, nextRun: $0.nextRun, userID: $0.userID) }
@@ -85,9 +133,9 @@ extension CronScheduler {
                 a batch of \(claimed.count) cron(s) could not be written in one transaction: \(error); \
                 invoking them one transaction each
                 """)
-            return PageResult(claimed: keys, outcomes: await invoke(keys, now: now, shouldStop: { false }))
+            return (turn.index, PageResult(claimed: keys, outcomes: await invoke(keys, now: now, shouldStop: { false })))
         case .success(let written):
-            return PageResult(claimed: keys, outcomes: await enqueue(written))
+            return (turn.index, PageResult(claimed: keys, outcomes: await enqueue(written)))
         }
     }
 

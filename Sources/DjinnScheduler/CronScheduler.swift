@@ -40,7 +40,8 @@ public struct CronScheduler: Sendable {
     public let submitter: BuildSubmitter
     /// Crons listed per page (`batch_size`).
     public let batchSize: Int
-    /// Crons invoked at once, each on a connection of its own.
+    /// Pages under way at once, and crons invoked at once when a page falls back to one
+    /// transaction per cron; each on a connection of its own.
     public let parallelism: Int
     let logger: Logger
     let clock: @Sendable () -> Date
@@ -61,35 +62,58 @@ public struct CronScheduler: Sendable {
     // MARK: A pass
 
     /// Invokes every cron due at the start of the pass (or at `now`), page by page, until a page
-    /// is empty or short, or `shouldStop` says so (checked before each page: the page being
-    /// invoked finishes, no new one starts). Throws only when a page cannot be claimed.
+    /// is empty or short, or `shouldStop` says so (checked before each page: the pages being
+    /// invoked finish, no new one starts). Throws only when a page cannot be claimed (after the
+    /// pages under way have finished).
+    ///
+    /// Up to `parallelism` pages are under way at once, each in its own transaction on its own
+    /// connection. Pages are claimed one after the other in `next_run, id` order; after that
+    /// they overlap: while one writes its rows, the next is claimed and parsed and the previous
+    /// one's builds are queued. Pages that share an owner still write one after the other
+    /// (each holds its owners' locks until it commits).
     @discardableResult
     public func runDue(now: Date? = nil, shouldStop: @escaping @Sendable () -> Bool = { false }) async throws -> PassSummary {
         let now = now ?? clock()
-        var summary = PassSummary()
-        var after: CronKey?
+        let cursor = PassCursor()
         let manifests = ManifestCache()
-        while !shouldStop() {
-            logger.debug("loading batch of size \(batchSize)")
-            let started = ContinuousClock.now
-            let page = try await invokePage(after: after, now: now, manifests: manifests)
-            guard let last = page.claimed.last else {
-                if summary.batches.isEmpty { logger.debug("no crons due") }
-                break
+        let results = await withTaskGroup(of: Result<[(Int, BatchSummary)], any Error>.self) { group in
+            for _ in 0..<parallelism {
+                group.addTask {
+                    var batches: [(Int, BatchSummary)] = []
+                    do {
+                        while !shouldStop() {
+                            logger.debug("loading batch of size \(batchSize)")
+                            let started = ContinuousClock.now
+                            guard let (index, page) = try await invokePage(cursor: cursor, now: now, manifests: manifests) else { break }
+                            guard !page.claimed.isEmpty else {
+                                if index == 0 { logger.debug("no crons due") }
+                                break
+                            }
+                            let batch = BatchSummary(loaded: page.claimed.count, outcomes: page.outcomes, duration: ContinuousClock.now - started)
+                            logger.info("submitted \(batch.submitted) build(s)")
+                            batches.append((index, batch))
+                            if batch.errors == page.claimed.count {
+                                // Nothing of the page got through (the database is likely unreachable): do not
+                                // walk every other page only to log the same error for each cron.
+                                logger.error("no cron of this batch could be invoked; ending this pass")
+                                await cursor.end()
+                                break
+                            }
+                        }
+                        return .success(batches)
+                    } catch {
+                        await cursor.end()
+                        return .failure(error)
+                    }
+                }
             }
-            after = last
-            let batch = BatchSummary(loaded: page.claimed.count, outcomes: page.outcomes, duration: ContinuousClock.now - started)
-            logger.info("submitted \(batch.submitted) build(s)")
-            summary.batches.append(batch)
-            if batch.errors == page.claimed.count {
-                // Nothing of the page got through (the database is likely unreachable): do not
-                // walk every other page only to log the same error for each cron.
-                logger.error("no cron of this batch could be invoked; ending this pass")
-                break
-            }
-            if page.claimed.count < batchSize { break }
+            var all: [Result<[(Int, BatchSummary)], any Error>] = []
+            for await result in group { all.append(result) }
+            return all
         }
-        return summary
+        var batches: [(Int, BatchSummary)] = []
+        for result in results { batches += try result.get() }
+        return PassSummary(batches: batches.sorted { $0.0 < $1.0 }.map(\.1))
     }
 
     /// Invokes `keys` on up to `parallelism` connections. Each connection takes the first cron
@@ -284,6 +308,12 @@ public struct BatchSummary: Sendable {
     public var outcomes: [CronOutcome]
     public var duration: Duration
 
+    public init(loaded: Int, outcomes: [CronOutcome], duration: Duration) {
+        self.loaded = loaded
+        self.outcomes = outcomes
+        self.duration = duration
+    }
+
     public var submitted: Int { outcomes.count { if case .submitted = $0 { true } else { false } } }
     public var failed: Int { outcomes.count { if case .failed = $0 { true } else { false } } }
     public var skipped: Int { outcomes.count { if case .skipped = $0 { true } else { false } } }
@@ -299,7 +329,12 @@ public struct BatchSummary: Sendable {
 
 /// Every page of a pass.
 public struct PassSummary: Sendable {
+    /// In the order the pages were claimed.
     public var batches: [BatchSummary] = []
+
+    public init(batches: [BatchSummary] = []) {
+        self.batches = batches
+    }
 
     public var outcomes: [CronOutcome] { batches.flatMap(\.outcomes) }
     public var submitted: Int { batches.reduce(0) { $0 + $1.submitted } }

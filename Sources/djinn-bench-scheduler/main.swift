@@ -98,7 +98,18 @@ func prepareDatabase(_ name: String, crons: Int, users: Int) async throws -> Pos
     return PostgresPool(configuration: pgConfiguration(database: name), maxConnections: 8, logger: logger)
 }
 
-func run(label: String, database: String, crons: Int, users: Int, batchSize: Int, parallelism: Int, redis: RedisClient) async throws -> RunResult {
+/// How a run turns due crons into builds.
+enum Method {
+    /// The daemon's passes (`CronScheduler.runDue`): one transaction per page.
+    case pages
+    /// One cron listed, then invoked in a transaction of its own (`CronScheduler.invoke`, the
+    /// scheduler's per-cron path), one after the other on one connection.
+    case naive
+}
+
+func run(
+    label: String, method: Method, database: String, crons: Int, users: Int, batchSize: Int, parallelism: Int, redis: RedisClient
+) async throws -> RunResult {
     let pool = try await prepareDatabase(database, crons: crons, users: users)
     let prefix = "bench:\(database):"
     _ = try await redis.command(["DEL", prefix + "builds_os:active", prefix + "builds_os:data"])
@@ -114,10 +125,25 @@ func run(label: String, database: String, crons: Int, users: Int, batchSize: Int
 
     let started = ContinuousClock.now
     var batches: [BatchSummary] = []
-    while true {
-        let pass = try await scheduler.runDue()
-        batches += pass.batches
-        if pass.outcomes.isEmpty { break }
+    switch method {
+    case .pages:
+        while true {
+            let pass = try await scheduler.runDue()
+            batches += pass.batches
+            if pass.outcomes.isEmpty { break }
+        }
+    case .naive:
+        let now = Date()
+        try await pool.withConnection { connection in
+            var after: CronKey?
+            while true {
+                let started = ContinuousClock.now
+                guard let key = try await CronStore(connection).dueBatch(now: now, after: after, limit: 1).first else { break }
+                after = key
+                let outcome = await scheduler.invoke(key, now: now, on: connection)
+                batches.append(BatchSummary(loaded: 1, outcomes: [outcome], duration: ContinuousClock.now - started))
+            }
+        }
     }
     let elapsed = ContinuousClock.now - started
     let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
@@ -188,13 +214,13 @@ func roundTripMicros() async throws -> Double {
 do {
     say(String(format: "one SELECT 1 round trip: %.0f µs", try await roundTripMicros()))
     let scheduler = try await run(
-        label: "scheduler (batch \(options.batchSize), parallelism \(options.parallelism), \(options.users) user(s))",
+        label: "scheduler (one transaction per page of \(options.batchSize), \(options.users) user(s))", method: .pages,
         database: "bench_scheduler", crons: options.crons, users: options.users, batchSize: options.batchSize,
         parallelism: options.parallelism, redis: redis)
     report(scheduler)
     let baseline = try await run(
-        label: "naive baseline (one cron per round trip, no parallelism, \(options.users) user(s))",
-        database: "bench_scheduler_baseline", crons: options.baselineCrons, users: options.users, batchSize: 1, parallelism: 1,
+        label: "naive baseline (one cron listed, then invoked in its own transaction, one at a time, \(options.users) user(s))",
+        method: .naive, database: "bench_scheduler_baseline", crons: options.baselineCrons, users: options.users, batchSize: 1, parallelism: 1,
         redis: redis)
     report(baseline)
     say(String(format: "speed-up over the baseline: %.1fx", scheduler.buildsPerSecond / baseline.buildsPerSecond))
