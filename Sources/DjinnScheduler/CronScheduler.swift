@@ -8,24 +8,29 @@ import Synchronization
 /// Turns due crons into builds (spec §6.2–6.5, intended form).
 ///
 /// One pass (`runDue`) pages through the crons due at the pass's start in `next_run, id`
-/// order, `batchSize` at a time, until a page comes back empty. Each cron is invoked in a
-/// transaction of its own that holds everything of that invocation: the claim of the cron
-/// row, every row of the build, the cron's `prev_run`/`next_run` and the `cron_builds` link.
-/// The build is put on its queue only after that commits.
+/// order, `batchSize` at a time, until a page comes back empty or short. Each page is one
+/// transaction (CronPage.swift): it claims its crons with `SELECT … FOR UPDATE SKIP LOCKED`
+/// (rechecking `next_run <= now`), locks the owners they build for in ascending order, writes
+/// every build's rows with a fixed number of set-based statements, advances every cron and
+/// links it to its build, and commits. The builds are queued after the commit, in one batch
+/// per queue.
 ///
-/// Why it is safe with several schedulers on one database: listing a page takes no locks;
-/// the per-cron transaction first claims the row with `SELECT … FOR UPDATE SKIP LOCKED`
-/// rechecking `next_run <= now`. A cron another scheduler is invoking is locked, so it is
-/// skipped; one it has already invoked has a `next_run` in the future (PostgreSQL rechecks the
-/// condition against the latest committed row), so it is skipped too. Only the claiming
+/// Atomic per cron: a cron's build rows and its `prev_run`/`next_run`/`cron_builds` commit in
+/// the same transaction, so there is never a build without its cron advanced, or the reverse.
+///
+/// Why it is safe with several schedulers on one database: a cron another scheduler holds is
+/// skipped; one it has already invoked has a `next_run` in the future (PostgreSQL rechecks
+/// the condition against the latest committed row), so it is skipped too. Only the claiming
 /// transaction can advance `next_run`, and it does so in the same commit as the build, so a
 /// due time is served at most once, and (as long as its transaction commits) exactly once.
+/// Owner locks are always taken in ascending id order, so pages cannot deadlock each other.
 ///
-/// Why not claim a whole page with one `FOR UPDATE SKIP LOCKED`: row locks end with the
-/// transaction that took them, so a page's claim would have to be the transaction every
-/// cron of the page is invoked in — one failure would undo the whole page, and one slow
-/// cron would hold every other cron's lock. Claiming per cron costs one short statement and
-/// lets `parallelism` connections invoke crons side by side.
+/// Why a page and not a cron per transaction: a build is about ten inserts; per cron that is
+/// ~19 statements, each a round trip with its parse, plan and thread hop, which capped the
+/// scheduler at a few hundred builds per second (docs/benchmarks.md). The price is that one
+/// failing statement undoes the page: then the page's crons are invoked again one
+/// transaction each (`invoke(_:now:on:)`), where a cron whose data the database rejects
+/// becomes a failed build on its own and the others are built as usual.
 ///
 /// `next_run` is computed from the time of the invocation, not from the old `next_run`, so a
 /// cron that was due for days gets one build, not one per missed period.

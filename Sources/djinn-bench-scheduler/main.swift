@@ -67,6 +67,9 @@ struct RunResult {
     var crons: Int
     var seconds: Double
     var batches: [BatchSummary]
+    /// /proc/loadavg's 1-minute figure when the timed part started and ended (the machine is shared).
+    var loadAtStart: String
+    var loadAtEnd: String
     var buildsPerSecond: Double { Double(crons) / seconds }
 }
 
@@ -123,6 +126,7 @@ func run(
         try await group.waitForAll()
     }
 
+    let loadAtStart = loadAverage()
     let started = ContinuousClock.now
     var batches: [BatchSummary] = []
     switch method {
@@ -146,6 +150,7 @@ func run(
         }
     }
     let elapsed = ContinuousClock.now - started
+    let loadAtEnd = loadAverage()
     let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
 
     let builds = try await pool.query("SELECT count(*), count(DISTINCT (user_id, number)) FROM builds")[0]
@@ -164,7 +169,15 @@ func run(
     let admin = try await PostgresConnection.connect(pgConfiguration(database: "postgres"), logger: logger)
     try await admin.execute("DROP DATABASE IF EXISTS \"\(database)\"")
     await admin.close()
-    return RunResult(label: label, crons: crons, seconds: seconds, batches: batches.filter { $0.loaded > 0 })
+    return RunResult(
+        label: label, crons: crons, seconds: seconds, batches: batches.filter { $0.loaded > 0 }, loadAtStart: loadAtStart,
+        loadAtEnd: loadAtEnd)
+}
+
+/// The 1-minute load average (other jobs share the machine).
+func loadAverage() -> String {
+    let text = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "?"
+    return String(text.split(separator: " ").first ?? "?")
 }
 
 struct BenchError: Error, CustomStringConvertible {
@@ -191,8 +204,8 @@ func report(_ result: RunResult) {
         perBatch = String(format: "%d batches of up to %d: mean %.1f ms, median %.1f ms, max %.1f ms", times.count,
                           result.batches.map(\.loaded).max() ?? 0, mean, times[times.count / 2], times.last!)
     }
-    say(String(format: "%@: %d builds in %.2f s = %.0f builds/s; %@", result.label, result.crons, result.seconds,
-                 result.buildsPerSecond, perBatch))
+    say(String(format: "%@: %d builds in %.2f s = %.0f builds/s; %@ (load average %@ at start, %@ at end)", result.label,
+                 result.crons, result.seconds, result.buildsPerSecond, perBatch, result.loadAtStart, result.loadAtEnd))
 }
 
 let options = Options(arguments: Array(CommandLine.arguments.dropFirst()))
