@@ -93,7 +93,6 @@ extension CronScheduler {
         var nextRun: Date
         /// nil for a cron whose owner is gone.
         var buildID: Int64?
-        var number: Int64?
         var build: CreatedBuild?
         var reason: String?
     }
@@ -198,7 +197,6 @@ extension CronScheduler {
                     let buildRows = try BuildRows.queued(
                         request, ownerID: owner.id, namespaceID: namespaces[index]?.id, number: number, encodedManifest: encoded)
                     numbers[owner.id] = number
-                    entry.number = number
                     entry.build = CreatedBuild(
                         id: 0, number: number, userID: owner.id, namespaceID: namespaces[index]?.id, queue: buildRows.queue ?? "")
                     rowOf[index] = rows.count
@@ -210,7 +208,6 @@ extension CronScheduler {
             if case .rejected(let reason) = plan {
                 let number = numbers[cron.userID, default: 0] + 1
                 numbers[cron.userID] = number
-                entry.number = number
                 entry.reason = reason
                 rowOf[index] = rows.count
                 rows.append(BuildRows.failed(FailedBuildRequest(
