@@ -32,6 +32,14 @@ public struct CreatedBuild: Sendable, Equatable {
     public var namespaceID: Int64?
     /// The queue it goes to, e.g. `builds_qemu-x86_64`.
     public var queue: String
+
+    public init(id: Int64, number: Int64, userID: Int64, namespaceID: Int64?, queue: String) {
+        self.id = id
+        self.number = number
+        self.userID = userID
+        self.namespaceID = namespaceID
+        self.queue = queue
+    }
 }
 
 /// Creates builds exactly as Djinn's server does (spec §6.4–6.5, intended form) and queues
@@ -76,10 +84,9 @@ public struct BuildSubmitter: Sendable {
         let manifest = request.manifest
         let queueKey = BuildQueue.key(for: manifest.driver)
         try BuildQueue.check(key: queueKey, enabled: enabledDrivers)
-        guard let driverType = BuildQueue.driverType(forKey: queueKey) else { throw BuildSubmissionError.unknownDriver(queueKey) }
+        guard BuildQueue.driverType(forKey: queueKey) != nil else { throw BuildSubmissionError.unknownDriver(queueKey) }
 
-        var clock = TimestampSequence()
-        let createdAt = clock.next()
+        let start = Date()
         let users = UserStore(connection)
         guard let submitter = try await users.find(id: request.userID) else {
             throw BuildSubmissionError.userNotFound(request.userID)
@@ -99,112 +106,16 @@ public struct BuildSubmitter: Sendable {
         let namespaces = NamespaceStore(connection)
         if let path { owner = try await namespaces.owner(of: path, submitter: submitter) }
         // Serialises this owner's submissions: namespace creation and numbering below.
-        try await OwnerLock.acquire(ownerID: owner.id, on: connection)
+        try await OwnerLock.acquire(ownerIDs: [owner.id], on: connection)
         if let path {
-            namespace = try await namespaces.resolve(path, owner: owner, submitter: submitter, createdAt: createdAt)
+            namespace = try await namespaces.resolve(path, owner: owner, submitter: submitter, createdAt: start)
         }
 
-        let number = try await connection.query(
-            "SELECT COALESCE(MAX(number), 0) + 1 FROM builds WHERE user_id = $1", [owner.id]
-        )[0].decode(Int64.self, at: 0)
-
-        let buildID = try await connection.query("""
-            INSERT INTO builds (user_id, namespace_id, number, manifest, status, secret, created_at, pinned)
-            VALUES ($1, $2, $3, $4, 'queued', $5, $6, false)
-            RETURNING id
-            """, [owner.id, namespace?.id, number, manifest.encoded(), RandomHex.make(byteCount: 16), createdAt]
-        )[0].decode(Int64.self, at: 0)
-
-        let trigger = request.trigger
-        try await connection.execute("""
-            INSERT INTO build_triggers (build_id, provider_id, repo_id, type, comment, data, created_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7)
-            """, [buildID, trigger.providerID, trigger.repoID, trigger.type, trigger.comment, GoJSON.object(trigger.data), createdAt])
-
-        var seenTags: Set<String> = []
-        for tag in request.tags where !tag.isEmpty && seenTags.insert(tag).inserted {
-            try await connection.execute(
-                "INSERT INTO build_tags (user_id, build_id, name, created_at) VALUES ($1, $2, $3, $4)",
-                [submitter.id, buildID, tag, createdAt])
-        }
-
-        var driverConfig = manifest.driver
-        if driverType == .qemu { driverConfig["arch"] = "x86_64" }
-        try await connection.execute(
-            "INSERT INTO build_drivers (build_id, type, config) VALUES ($1, $2, $3)",
-            [buildID, driverType.rawValue, GoJSON.object(driverConfig)])
-
-        try await copyVariablesAndKeys(buildID: buildID, ownerID: owner.id, namespaceID: namespace?.id, manifest: manifest, on: connection)
-        try await linkObjects(
-            buildID: buildID, ownerID: owner.id, namespaceID: namespace?.id, manifest: manifest, clock: &clock, on: connection)
-
-        let plan = BuildPlan(manifest: manifest, buildNumber: number)
-        var stageIDs: [String: Int64] = [:]
-        for stage in plan.stages {
-            stageIDs[stage.name] = try await connection.query(
-                "INSERT INTO build_stages (build_id, name, can_fail, created_at) VALUES ($1, $2, $3, $4) RETURNING id",
-                [buildID, stage.name, stage.canFail, clock.next()]
-            )[0].decode(Int64.self, at: 0)
-        }
-        for job in plan.jobs {
-            guard let stageID = stageIDs[job.stage] else { continue }
-            let jobID = try await connection.query("""
-                INSERT INTO build_jobs (build_id, stage_id, name, commands, status, created_at)
-                VALUES ($1, $2, $3, $4, 'queued', $5)
-                RETURNING id
-                """, [buildID, stageID, job.name, job.commands.joined(separator: "\n"), clock.next()]
-            )[0].decode(Int64.self, at: 0)
-            for artifact in job.artifacts {
-                try await connection.execute("""
-                    INSERT INTO build_artifacts (user_id, build_id, job_id, hash, source, name, created_at)
-                    VALUES ($1, $2, $3, $4, $5, $6, $7)
-                    """, [owner.id, buildID, jobID, RandomHex.make(byteCount: 16), artifact.source, artifact.name, clock.next()])
-            }
-        }
-
+        let number = try await BuildNumbers.last(ownerIDs: [owner.id], on: connection)[owner.id, default: 0] + 1
+        let rows = try BuildRows.queued(request, ownerID: owner.id, namespaceID: namespace?.id, number: number, start: start)
+        let buildID = try await BuildRowWriter.write([rows], on: connection)[0]
         return CreatedBuild(
             id: buildID, number: number, userID: owner.id, namespaceID: namespace?.id, queue: BuildQueue.name(forKey: queueKey))
-    }
-
-    /// The owner's variables and keys outside any namespace plus those of the build's
-    /// namespace, then the manifest's env. Masked values and keys stay encrypted.
-    private func copyVariablesAndKeys(
-        buildID: Int64, ownerID: Int64, namespaceID: Int64?, manifest: Manifest, on connection: PostgresConnection
-    ) async throws {
-        try await connection.execute("""
-            INSERT INTO build_variables (build_id, variable_id, key, value, masked)
-            SELECT $1, id, key, value, COALESCE(masked, false) FROM variables
-            WHERE (user_id = $2 AND namespace_id IS NULL) OR namespace_id = $3
-            ORDER BY id
-            """, [buildID, ownerID, namespaceID])
-        for entry in manifest.env {
-            try await connection.execute(
-                "INSERT INTO build_variables (build_id, variable_id, key, value, masked) VALUES ($1, NULL, $2, $3, false)",
-                [buildID, entry.key, entry.value])
-        }
-        try await connection.execute("""
-            INSERT INTO build_keys (build_id, key_id, name, key, config, location)
-            SELECT $1, id, name, key, config, '/root/.ssh/' || name FROM keys
-            WHERE (user_id = $2 AND namespace_id IS NULL) OR namespace_id = $3
-            ORDER BY id
-            """, [buildID, ownerID, namespaceID])
-    }
-
-    /// Objects named in the manifest, looked up only in the build's scope (owner outside any
-    /// namespace, or the build's namespace; Djinn's query also matched every object of the
-    /// namespace). `source` is where to place it, `name` the object's name.
-    private func linkObjects(
-        buildID: Int64, ownerID: Int64, namespaceID: Int64?, manifest: Manifest, clock: inout TimestampSequence,
-        on connection: PostgresConnection
-    ) async throws {
-        for (name, destination) in manifest.objects.sortedEntries {
-            try await connection.execute("""
-                INSERT INTO build_objects (build_id, object_id, source, name, created_at)
-                SELECT $1, id, $2, name, $3 FROM objects
-                WHERE name = $4 AND deleted_at IS NULL AND ((user_id = $5 AND namespace_id IS NULL) OR namespace_id = $6)
-                ORDER BY id
-                """, [buildID, destination, clock.next(), name, ownerID, namespaceID])
-        }
     }
 
     /// Puts a committed build on its queue; if that fails, marks the build failed with the
@@ -220,6 +131,35 @@ public struct BuildSubmitter: Sendable {
             throw BuildSubmissionError.enqueueFailed(
                 buildID: build.id, number: build.number, queue: build.queue, reason: reason, markedFailed: markedFailed)
         }
+    }
+
+    /// Puts committed builds on their queues, one batch per queue (DjinnQueue's batch enqueue:
+    /// one script call per 1,000 jobs). One entry per build, in order: nil when it was queued,
+    /// else the error; a build that could not be queued is marked failed with the reason,
+    /// exactly as `enqueue(_:)` does for one.
+    public func enqueue(_ builds: [CreatedBuild]) async -> [BuildSubmissionError?] {
+        var results = [BuildSubmissionError?](repeating: nil, count: builds.count)
+        var byQueue: [String: [Int]] = [:]
+        var queueOrder: [String] = []
+        for (index, build) in builds.enumerated() {
+            if byQueue[build.queue] == nil { queueOrder.append(build.queue) }
+            byQueue[build.queue, default: []].append(index)
+        }
+        for queue in queueOrder {
+            let indices = byQueue[queue]!
+            let errors = await enqueuer.enqueue(
+                queue: queue, payloads: indices.map { BuildPayload(host: host, buildID: builds[$0].id).gobEncoded() })
+            for (index, error) in zip(indices, errors) {
+                guard let error else { continue }
+                let build = builds[index]
+                let reason = "\(error)"
+                logger.error("could not queue build", metadata: ["build_id": "\(build.id)", "queue": "\(build.queue)", "error": "\(reason)"])
+                let markedFailed = await markFailed(build, reason: "could not queue the build on \(build.queue): \(reason)")
+                results[index] = .enqueueFailed(
+                    buildID: build.id, number: build.number, queue: build.queue, reason: reason, markedFailed: markedFailed)
+            }
+        }
+        return results
     }
 
     /// In a task of its own so that a cancelled submitter still records the failure.

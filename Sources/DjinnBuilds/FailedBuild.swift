@@ -33,32 +33,13 @@ extension BuildSubmitter {
     /// every other build of the owner, under the same owner lock `create` takes. Run it in the
     /// caller's transaction. Throws `userNotFound` if the owner's row is gone.
     public func createFailed(_ request: FailedBuildRequest, on connection: PostgresConnection) async throws -> (id: Int64, number: Int64) {
-        var clock = TimestampSequence()
-        let createdAt = clock.next()
+        let start = Date()
         guard !(try await connection.query("SELECT id FROM users WHERE id = $1", [request.userID])).isEmpty else {
             throw BuildSubmissionError.userNotFound(request.userID)
         }
-        try await OwnerLock.acquire(ownerID: request.userID, on: connection)
-        let number = try await connection.query(
-            "SELECT COALESCE(MAX(number), 0) + 1 FROM builds WHERE user_id = $1", [request.userID]
-        )[0].decode(Int64.self, at: 0)
-        let buildID = try await connection.query("""
-            INSERT INTO builds (user_id, namespace_id, number, manifest, status, output, secret, created_at, started_at, finished_at, pinned)
-            VALUES ($1, $2, $3, $4, 'failed', $5, $6, $7, NULL, $7, false)
-            RETURNING id
-            """, [request.userID, request.namespaceID, number, request.manifestText, request.reason, RandomHex.make(byteCount: 16), createdAt]
-        )[0].decode(Int64.self, at: 0)
-        let trigger = request.trigger
-        try await connection.execute("""
-            INSERT INTO build_triggers (build_id, provider_id, repo_id, type, comment, data, created_at)
-            VALUES ($1, $2, $3, $4, $5, $6, $7)
-            """, [buildID, trigger.providerID, trigger.repoID, trigger.type, trigger.comment, GoJSON.object(trigger.data), createdAt])
-        var seenTags: Set<String> = []
-        for tag in request.tags where !tag.isEmpty && seenTags.insert(tag).inserted {
-            try await connection.execute(
-                "INSERT INTO build_tags (user_id, build_id, name, created_at) VALUES ($1, $2, $3, $4)",
-                [request.userID, buildID, tag, clock.next()])
-        }
+        try await OwnerLock.acquire(ownerIDs: [request.userID], on: connection)
+        let number = try await BuildNumbers.last(ownerIDs: [request.userID], on: connection)[request.userID, default: 0] + 1
+        let buildID = try await BuildRowWriter.write([BuildRows.failed(request, number: number, start: start)], on: connection)[0]
         return (buildID, number)
     }
 }
@@ -69,12 +50,42 @@ extension BuildSubmitter {
 /// An advisory lock rather than `SELECT … FROM users FOR NO KEY UPDATE`: row locks need the
 /// UPDATE privilege on `users`, which Djinn's `djinn_scheduler` role does not have (it may only
 /// read users), so the scheduler could not create a single build under its own role.
-enum OwnerLock {
+public enum OwnerLock {
     /// The first key of the two-key form: "djnb" (Djinn build numbers), so these locks cannot
     /// collide with other advisory locks (the migration lock uses the one-key form).
     static let key: Int32 = 0x646A_6E62
 
-    static func acquire(ownerID: Int64, on connection: PostgresConnection) async throws {
-        _ = try await connection.query("SELECT pg_advisory_xact_lock($1::int, $2::int)", [Int64(key), ownerID])
+    /// Takes the locks of `ownerIDs` in ascending order, in one statement. Every taker locks
+    /// in that order, so two transactions that need several owners each cannot deadlock.
+    public static func acquire(ownerIDs: some Collection<Int64>, on connection: PostgresConnection) async throws {
+        let sorted = Array(Set(ownerIDs)).sorted()
+        guard !sorted.isEmpty else { return }
+        if sorted.count == 1 {
+            _ = try await connection.query("SELECT pg_advisory_xact_lock($1::int, $2::int)", [Int64(key), sorted[0]])
+        } else {
+            // unnest yields the array's order, and the aggregate calls the function row by row.
+            _ = try await connection.query(
+                "SELECT count(pg_advisory_xact_lock($1::int, o::int)) FROM unnest($2::bigint[]) AS o",
+                [Int64(key), PostgresArray(sorted)])
+        }
+    }
+}
+
+/// The highest build number of each owner so far (0 for none). Read it in a statement after
+/// the one that took the owners' locks: a statement sees what was committed when it began.
+public enum BuildNumbers {
+    public static func last(ownerIDs: some Collection<Int64>, on connection: PostgresConnection) async throws -> [Int64: Int64] {
+        let owners = Array(Set(ownerIDs)).sorted()
+        guard !owners.isEmpty else { return [:] }
+        var numbers: [Int64: Int64] = [:]
+        // One index probe per owner (builds (user_id, number)).
+        for row in try await connection.query("""
+            SELECT o, COALESCE((SELECT MAX(number) FROM builds WHERE user_id = o), 0)::bigint
+            FROM unnest($1::bigint[]) AS o
+            """, [PostgresArray(owners)])
+        {
+            numbers[try row.decode(Int64.self, at: 0)] = try row.decode(Int64.self, at: 1)
+        }
+        return numbers
     }
 }

@@ -81,15 +81,25 @@ public struct NamespaceRecord: Sendable, Equatable {
 
 /// Random tokens Djinn stores as lowercase hex (build secrets, artifact hashes).
 enum RandomHex {
+    private static let digits = Array("0123456789abcdef".utf8)
+
+    /// From the system's CSPRNG, eight bytes per draw (each draw is a system call on Linux).
     static func make(byteCount: Int) -> String {
         var generator = SystemRandomNumberGenerator()
-        var hex = ""
+        var hex: [UInt8] = []
         hex.reserveCapacity(byteCount * 2)
-        for _ in 0..<byteCount {
-            let byte = UInt8.random(in: .min ... .max, using: &generator)
-            hex += byte < 16 ? "0" + String(byte, radix: 16) : String(byte, radix: 16)
+        var remaining = byteCount
+        while remaining > 0 {
+            var word = generator.next()
+            for _ in 0..<min(8, remaining) {
+                let byte = Int(word & 0xff)
+                hex.append(digits[byte >> 4])
+                hex.append(digits[byte & 0x0f])
+                word >>= 8
+            }
+            remaining -= 8
         }
-        return hex
+        return String(decoding: hex, as: UTF8.self)
     }
 }
 

@@ -8,24 +8,29 @@ import Synchronization
 /// Turns due crons into builds (spec §6.2–6.5, intended form).
 ///
 /// One pass (`runDue`) pages through the crons due at the pass's start in `next_run, id`
-/// order, `batchSize` at a time, until a page comes back empty. Each cron is invoked in a
-/// transaction of its own that holds everything of that invocation: the claim of the cron
-/// row, every row of the build, the cron's `prev_run`/`next_run` and the `cron_builds` link.
-/// The build is put on its queue only after that commits.
+/// order, `batchSize` at a time, until a page comes back empty or short. Each page is one
+/// transaction (CronPage.swift): it claims its crons with `SELECT … FOR UPDATE SKIP LOCKED`
+/// (rechecking `next_run <= now`), locks the owners they build for in ascending order, writes
+/// every build's rows with a fixed number of set-based statements, advances every cron and
+/// links it to its build, and commits. The builds are queued after the commit, in one batch
+/// per queue.
 ///
-/// Why it is safe with several schedulers on one database: listing a page takes no locks;
-/// the per-cron transaction first claims the row with `SELECT … FOR UPDATE SKIP LOCKED`
-/// rechecking `next_run <= now`. A cron another scheduler is invoking is locked, so it is
-/// skipped; one it has already invoked has a `next_run` in the future (PostgreSQL rechecks the
-/// condition against the latest committed row), so it is skipped too. Only the claiming
+/// Atomic per cron: a cron's build rows and its `prev_run`/`next_run`/`cron_builds` commit in
+/// the same transaction, so there is never a build without its cron advanced, or the reverse.
+///
+/// Why it is safe with several schedulers on one database: a cron another scheduler holds is
+/// skipped; one it has already invoked has a `next_run` in the future (PostgreSQL rechecks
+/// the condition against the latest committed row), so it is skipped too. Only the claiming
 /// transaction can advance `next_run`, and it does so in the same commit as the build, so a
 /// due time is served at most once, and (as long as its transaction commits) exactly once.
+/// Owner locks are always taken in ascending id order, so pages cannot deadlock each other.
 ///
-/// Why not claim a whole page with one `FOR UPDATE SKIP LOCKED`: row locks end with the
-/// transaction that took them, so a page's claim would have to be the transaction every
-/// cron of the page is invoked in — one failure would undo the whole page, and one slow
-/// cron would hold every other cron's lock. Claiming per cron costs one short statement and
-/// lets `parallelism` connections invoke crons side by side.
+/// Why a page and not a cron per transaction: a build is about ten inserts; per cron that is
+/// ~19 statements, each a round trip with its parse, plan and thread hop, which capped the
+/// scheduler at a few hundred builds per second (docs/benchmarks.md). The price is that one
+/// failing statement undoes the page: then the page's crons are invoked again one
+/// transaction each (`invoke(_:now:on:)`), where a cron whose data the database rejects
+/// becomes a failed build on its own and the others are built as usual.
 ///
 /// `next_run` is computed from the time of the invocation, not from the old `next_run`, so a
 /// cron that was due for days gets one build, not one per missed period.
@@ -40,10 +45,11 @@ public struct CronScheduler: Sendable {
     public let submitter: BuildSubmitter
     /// Crons listed per page (`batch_size`).
     public let batchSize: Int
-    /// Crons invoked at once, each on a connection of its own.
+    /// Pages under way at once, and crons invoked at once when a page falls back to one
+    /// transaction per cron; each on a connection of its own.
     public let parallelism: Int
-    private let logger: Logger
-    private let clock: @Sendable () -> Date
+    let logger: Logger
+    let clock: @Sendable () -> Date
 
     public init(
         pool: PostgresPool, submitter: BuildSubmitter, batchSize: Int, parallelism: Int = 4, logger: Logger,
@@ -61,35 +67,58 @@ public struct CronScheduler: Sendable {
     // MARK: A pass
 
     /// Invokes every cron due at the start of the pass (or at `now`), page by page, until a page
-    /// is empty or `shouldStop` says so (checked before each cron: the crons being invoked
-    /// finish, no new one starts). Throws only when a page cannot be listed.
+    /// is empty or short, or `shouldStop` says so (checked before each page: the pages being
+    /// invoked finish, no new one starts). Throws only when a page cannot be claimed (after the
+    /// pages under way have finished).
+    ///
+    /// Up to `parallelism` pages are under way at once, each in its own transaction on its own
+    /// connection. Pages are claimed one after the other in `next_run, id` order; after that
+    /// they overlap: while one writes its rows, the next is claimed and parsed and the previous
+    /// one's builds are queued. Pages that share an owner still write one after the other
+    /// (each holds its owners' locks until it commits).
     @discardableResult
     public func runDue(now: Date? = nil, shouldStop: @escaping @Sendable () -> Bool = { false }) async throws -> PassSummary {
         let now = now ?? clock()
-        var summary = PassSummary()
-        var after: CronKey?
-        while !shouldStop() {
-            logger.debug("loading batch of size \(batchSize)")
-            let started = ContinuousClock.now
-            let keys = try await CronStore(pool).dueBatch(now: now, after: after, limit: batchSize)
-            guard let last = keys.last else {
-                if summary.batches.isEmpty { logger.debug("no crons due") }
-                break
+        let cursor = PassCursor()
+        let manifests = ManifestCache()
+        let results = await withTaskGroup(of: Result<[(Int, BatchSummary)], any Error>.self) { group in
+            for _ in 0..<parallelism {
+                group.addTask {
+                    var batches: [(Int, BatchSummary)] = []
+                    do {
+                        while !shouldStop() {
+                            logger.debug("loading batch of size \(batchSize)")
+                            let started = ContinuousClock.now
+                            guard let (index, page) = try await invokePage(cursor: cursor, now: now, manifests: manifests) else { break }
+                            guard !page.claimed.isEmpty else {
+                                if index == 0 { logger.debug("no crons due") }
+                                break
+                            }
+                            let batch = BatchSummary(loaded: page.claimed.count, outcomes: page.outcomes, duration: ContinuousClock.now - started)
+                            logger.info("submitted \(batch.submitted) build(s)")
+                            batches.append((index, batch))
+                            if batch.errors == page.claimed.count {
+                                // Nothing of the page got through (the database is likely unreachable): do not
+                                // walk every other page only to log the same error for each cron.
+                                logger.error("no cron of this batch could be invoked; ending this pass")
+                                await cursor.end()
+                                break
+                            }
+                        }
+                        return .success(batches)
+                    } catch {
+                        await cursor.end()
+                        return .failure(error)
+                    }
+                }
             }
-            after = last
-            let outcomes = await invoke(keys, now: now, shouldStop: shouldStop)
-            let batch = BatchSummary(loaded: keys.count, outcomes: outcomes, duration: ContinuousClock.now - started)
-            logger.info("submitted \(batch.submitted) build(s)")
-            summary.batches.append(batch)
-            if batch.errors == keys.count {
-                // Nothing of the page got through (the database is likely unreachable): do not
-                // walk every other page only to log the same error for each cron.
-                logger.error("no cron of this batch could be invoked; ending this pass")
-                break
-            }
-            if keys.count < batchSize { break }
+            var all: [Result<[(Int, BatchSummary)], any Error>] = []
+            for await result in group { all.append(result) }
+            return all
         }
-        return summary
+        var batches: [(Int, BatchSummary)] = []
+        for result in results { batches += try result.get() }
+        return PassSummary(batches: batches.sorted { $0.0 < $1.0 }.map(\.1))
     }
 
     /// Invokes `keys` on up to `parallelism` connections. Each connection takes the first cron
@@ -284,6 +313,12 @@ public struct BatchSummary: Sendable {
     public var outcomes: [CronOutcome]
     public var duration: Duration
 
+    public init(loaded: Int, outcomes: [CronOutcome], duration: Duration) {
+        self.loaded = loaded
+        self.outcomes = outcomes
+        self.duration = duration
+    }
+
     public var submitted: Int { outcomes.count { if case .submitted = $0 { true } else { false } } }
     public var failed: Int { outcomes.count { if case .failed = $0 { true } else { false } } }
     public var skipped: Int { outcomes.count { if case .skipped = $0 { true } else { false } } }
@@ -299,7 +334,12 @@ public struct BatchSummary: Sendable {
 
 /// Every page of a pass.
 public struct PassSummary: Sendable {
+    /// In the order the pages were claimed.
     public var batches: [BatchSummary] = []
+
+    public init(batches: [BatchSummary] = []) {
+        self.batches = batches
+    }
 
     public var outcomes: [CronOutcome] { batches.flatMap(\.outcomes) }
     public var submitted: Int { batches.reduce(0) { $0 + $1.submitted } }

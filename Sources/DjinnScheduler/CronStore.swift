@@ -54,6 +54,58 @@ public struct CronStore: Sendable {
         }
     }
 
+    /// Claims the next page: up to `limit` crons due at `now`, in `next_run, id` order after
+    /// `after`, locked for the rest of the caller's transaction. Crons another transaction holds
+    /// are skipped (`SKIP LOCKED`), and so are crons another scheduler advanced since this
+    /// statement's snapshot (PostgreSQL rechecks `next_run <= now` on the latest row version).
+    public func claimDue(now: Date, after: CronKey?, limit: Int) async throws -> [CronRecord] {
+        let rows: PostgresRows
+        if let after {
+            rows = try await database.query("""
+                SELECT \(Self.columns) FROM cron c LEFT JOIN users u ON u.id = c.user_id
+                WHERE c.next_run <= $1 AND (c.next_run, c.id) > ($2, $3)
+                ORDER BY c.next_run, c.id LIMIT $4
+                FOR UPDATE OF c SKIP LOCKED
+                """, [now, after.nextRun, after.id, limit])
+        } else {
+            rows = try await database.query("""
+                SELECT \(Self.columns) FROM cron c LEFT JOIN users u ON u.id = c.user_id
+                WHERE c.next_run <= $1
+                ORDER BY c.next_run, c.id LIMIT $2
+                FOR UPDATE OF c SKIP LOCKED
+                """, [now, limit])
+        }
+        return try rows.map(Self.record)
+    }
+
+    /// Records the invocations of a page in one statement: every cron's `prev_run` and
+    /// `next_run`, and a `cron_builds` link for each cron that got a build.
+    public func advance(_ invocations: [(cronID: Int64, nextRun: Date, buildID: Int64?)], invokedAt: Date) async throws {
+        guard !invocations.isEmpty else { return }
+        let linked = invocations.filter { $0.buildID != nil }
+        let counts = try await database.query("""
+            WITH advanced AS (
+                UPDATE cron SET prev_run = $2, next_run = a.next_run
+                FROM unnest($1::int[], $3::timestamp[]) AS a(id, next_run)
+                WHERE cron.id = a.id
+                RETURNING cron.id
+            ),
+            links AS (
+                INSERT INTO cron_builds (cron_id, build_id, created_at)
+                SELECT l.cron_id, l.build_id, $2 FROM unnest($4::int[], $5::int[]) AS l(cron_id, build_id)
+                RETURNING 1
+            )
+            SELECT (SELECT count(*) FROM advanced)::bigint, (SELECT count(*) FROM links)::bigint
+            """, [
+                PostgresArray(invocations.map(\.cronID)), invokedAt, PostgresArray(invocations.map(\.nextRun)),
+                PostgresArray(linked.map(\.cronID)), PostgresArray(linked.compactMap(\.buildID)),
+            ])[0]
+        guard try counts.decode(Int64.self, at: 0) == Int64(invocations.count), try counts.decode(Int64.self, at: 1) == Int64(linked.count)
+        else {
+            throw CronStoreError.pageNotAdvanced(expected: invocations.count)
+        }
+    }
+
     /// Locks the cron for the rest of the caller's transaction if it is still due at `now` and
     /// no other transaction holds it (`FOR UPDATE SKIP LOCKED`); nil otherwise. A cron another
     /// scheduler advanced after this one listed it fails the `next_run <= now` recheck, which
@@ -155,10 +207,13 @@ public struct CronStore: Sendable {
 
 public enum CronStoreError: Error, Sendable, Equatable, CustomStringConvertible {
     case cronNotFound(Int64)
+    /// Fewer crons were updated than the page claimed.
+    case pageNotAdvanced(expected: Int)
 
     public var description: String {
         switch self {
         case .cronNotFound(let id): "no cron with id \(id)"
+        case .pageNotAdvanced(let expected): "could not advance all \(expected) crons of the page"
         }
     }
 }

@@ -11,7 +11,8 @@ public enum SchedulerProgram: DaemonProgram {
     public static let defaultConfigPath = "djinn-scheduler.conf"
     /// The payload's `Host` for cron builds.
     public static let buildHost = "djinn-scheduler"
-    /// Crons invoked at once (each on its own connection of the daemon's pool).
+    /// Pages under way at once, and crons invoked at once when a page falls back to one
+    /// transaction per cron (each on its own connection of the daemon's pool of 8).
     public static let parallelism = 4
 
     public static func load(configPath: String, driverPath: String?) throws(ConfigError) -> LoadedDaemonConfig<Settings> {

@@ -67,6 +67,9 @@ struct RunResult {
     var crons: Int
     var seconds: Double
     var batches: [BatchSummary]
+    /// /proc/loadavg's 1-minute figure when the timed part started and ended (the machine is shared).
+    var loadAtStart: String
+    var loadAtEnd: String
     var buildsPerSecond: Double { Double(crons) / seconds }
 }
 
@@ -98,7 +101,18 @@ func prepareDatabase(_ name: String, crons: Int, users: Int) async throws -> Pos
     return PostgresPool(configuration: pgConfiguration(database: name), maxConnections: 8, logger: logger)
 }
 
-func run(label: String, database: String, crons: Int, users: Int, batchSize: Int, parallelism: Int, redis: RedisClient) async throws -> RunResult {
+/// How a run turns due crons into builds.
+enum Method {
+    /// The daemon's passes (`CronScheduler.runDue`): one transaction per page.
+    case pages
+    /// One cron listed, then invoked in a transaction of its own (`CronScheduler.invoke`, the
+    /// scheduler's per-cron path), one after the other on one connection.
+    case naive
+}
+
+func run(
+    label: String, method: Method, database: String, crons: Int, users: Int, batchSize: Int, parallelism: Int, redis: RedisClient
+) async throws -> RunResult {
     let pool = try await prepareDatabase(database, crons: crons, users: users)
     let prefix = "bench:\(database):"
     _ = try await redis.command(["DEL", prefix + "builds_os:active", prefix + "builds_os:data"])
@@ -112,14 +126,31 @@ func run(label: String, database: String, crons: Int, users: Int, batchSize: Int
         try await group.waitForAll()
     }
 
+    let loadAtStart = loadAverage()
     let started = ContinuousClock.now
     var batches: [BatchSummary] = []
-    while true {
-        let pass = try await scheduler.runDue()
-        batches += pass.batches
-        if pass.outcomes.isEmpty { break }
+    switch method {
+    case .pages:
+        while true {
+            let pass = try await scheduler.runDue()
+            batches += pass.batches
+            if pass.outcomes.isEmpty { break }
+        }
+    case .naive:
+        let now = Date()
+        try await pool.withConnection { connection in
+            var after: CronKey?
+            while true {
+                let started = ContinuousClock.now
+                guard let key = try await CronStore(connection).dueBatch(now: now, after: after, limit: 1).first else { break }
+                after = key
+                let outcome = await scheduler.invoke(key, now: now, on: connection)
+                batches.append(BatchSummary(loaded: 1, outcomes: [outcome], duration: ContinuousClock.now - started))
+            }
+        }
     }
     let elapsed = ContinuousClock.now - started
+    let loadAtEnd = loadAverage()
     let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
 
     let builds = try await pool.query("SELECT count(*), count(DISTINCT (user_id, number)) FROM builds")[0]
@@ -138,7 +169,15 @@ func run(label: String, database: String, crons: Int, users: Int, batchSize: Int
     let admin = try await PostgresConnection.connect(pgConfiguration(database: "postgres"), logger: logger)
     try await admin.execute("DROP DATABASE IF EXISTS \"\(database)\"")
     await admin.close()
-    return RunResult(label: label, crons: crons, seconds: seconds, batches: batches.filter { $0.loaded > 0 })
+    return RunResult(
+        label: label, crons: crons, seconds: seconds, batches: batches.filter { $0.loaded > 0 }, loadAtStart: loadAtStart,
+        loadAtEnd: loadAtEnd)
+}
+
+/// The 1-minute load average (other jobs share the machine).
+func loadAverage() -> String {
+    let text = (try? String(contentsOfFile: "/proc/loadavg", encoding: .utf8)) ?? "?"
+    return String(text.split(separator: " ").first ?? "?")
 }
 
 struct BenchError: Error, CustomStringConvertible {
@@ -165,8 +204,8 @@ func report(_ result: RunResult) {
         perBatch = String(format: "%d batches of up to %d: mean %.1f ms, median %.1f ms, max %.1f ms", times.count,
                           result.batches.map(\.loaded).max() ?? 0, mean, times[times.count / 2], times.last!)
     }
-    say(String(format: "%@: %d builds in %.2f s = %.0f builds/s; %@", result.label, result.crons, result.seconds,
-                 result.buildsPerSecond, perBatch))
+    say(String(format: "%@: %d builds in %.2f s = %.0f builds/s; %@ (load average %@ at start, %@ at end)", result.label,
+                 result.crons, result.seconds, result.buildsPerSecond, perBatch, result.loadAtStart, result.loadAtEnd))
 }
 
 let options = Options(arguments: Array(CommandLine.arguments.dropFirst()))
@@ -188,13 +227,13 @@ func roundTripMicros() async throws -> Double {
 do {
     say(String(format: "one SELECT 1 round trip: %.0f µs", try await roundTripMicros()))
     let scheduler = try await run(
-        label: "scheduler (batch \(options.batchSize), parallelism \(options.parallelism), \(options.users) user(s))",
+        label: "scheduler (one transaction per page of \(options.batchSize), \(options.users) user(s))", method: .pages,
         database: "bench_scheduler", crons: options.crons, users: options.users, batchSize: options.batchSize,
         parallelism: options.parallelism, redis: redis)
     report(scheduler)
     let baseline = try await run(
-        label: "naive baseline (one cron per round trip, no parallelism, \(options.users) user(s))",
-        database: "bench_scheduler_baseline", crons: options.baselineCrons, users: options.users, batchSize: 1, parallelism: 1,
+        label: "naive baseline (one cron listed, then invoked in its own transaction, one at a time, \(options.users) user(s))",
+        method: .naive, database: "bench_scheduler_baseline", crons: options.baselineCrons, users: options.users, batchSize: 1, parallelism: 1,
         redis: redis)
     report(baseline)
     say(String(format: "speed-up over the baseline: %.1fx", scheduler.buildsPerSecond / baseline.buildsPerSecond))

@@ -59,15 +59,15 @@ func waitFor(timeout: Duration = .seconds(60), _ condition: () async throws -> B
 }
 
 @Suite struct SchedulerServiceTests {
-    /// Graceful shutdown mid-pass: the cron in progress is finished (committed and queued),
-    /// no other cron is started, and run() returns.
+    /// Graceful shutdown mid-pass: the page in progress (one transaction, here 2 crons) is
+    /// finished (committed and queued), no other page is started, and run() returns.
     @Test func gracefulShutdownFinishesTheCronInProgressThenStops() async throws {
         try await SchedulerFixture.with { f in
             let alice = try await f.addUser("alice")
             for index in 0..<5 { try await f.addCron("c\(index)", user: alice, nextRun: Date() - 3600 + Double(index)) }
             let gate = GatedEnqueuer()
             let service = SchedulerService(
-                scheduler: f.scheduler(parallelism: 1, enqueuer: gate), interval: .seconds(60), logger: f.log.logger)
+                scheduler: f.scheduler(batchSize: 2, parallelism: 1, enqueuer: gate), interval: .seconds(60), logger: f.log.logger)
             let group = ServiceGroup(configuration: ServiceGroupConfiguration(services: [service], logger: quietLogger))
             try await withThrowingTaskGroup(of: Void.self) { tasks in
                 tasks.addTask { try await group.run() }
@@ -77,11 +77,11 @@ func waitFor(timeout: Duration = .seconds(60), _ condition: () async throws -> B
                 gate.release()
                 try await tasks.waitForAll()
             }
-            #expect(gate.queued.count == 1)
-            #expect(try BuildPayload(gob: gate.queued[0].1) == BuildPayload(host: "djinn-scheduler", buildID: 1))
-            #expect(try await f.count("SELECT count(*) FROM builds") == 1)
-            #expect(try await f.count("SELECT count(*) FROM cron WHERE prev_run IS NULL") == 4)
-            #expect(f.log.contains("INFO submitted 1 build(s)"))
+            #expect(gate.queued.count == 2)
+            #expect(try gate.queued.map { try BuildPayload(gob: $0.1) } == [1, 2].map { BuildPayload(host: "djinn-scheduler", buildID: $0) })
+            #expect(try await f.count("SELECT count(*) FROM builds") == 2)
+            #expect(try await f.count("SELECT count(*) FROM cron WHERE prev_run IS NULL") == 3)
+            #expect(f.log.contains("INFO submitted 2 build(s)"))
             #expect(f.log.all.last == "INFO stopping scheduler")
         }
     }
