@@ -237,7 +237,7 @@ let package = Package(
             name: "DjinnCtlTests",
             dependencies: [
                 "DjinnBuilds", "DjinnManifest", "DjinnPostgres", "DjinnRedis", "DjinnJobs", "DjinnQueue",
-                "DjinnSchema", "DjinnTesting", .product(name: "Logging", package: "swift-log"),
+                "DjinnSchema", "DjinnTesting", "DjinnCtlCommands", .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .testTarget(

@@ -117,25 +117,50 @@ struct SubmitBuild: AsyncParsableCommand {
     }
 }
 
-/// How `-follow` shows events: a `==>` line per status change, output as written.
+/// How `-follow` shows events: a `==>` line per status change, output as written. At the end,
+/// only what the build's output adds to the jobs' output already shown (the runner's `error:`
+/// lines): the build output repeats every job's output, which would otherwise print twice.
 struct FollowPrinter {
     private var atLineStart = true
+    /// Each job's output as shown, in the order the jobs first printed.
+    private var shown: [(job: String, text: String)] = []
 
     mutating func render(_ event: FollowEvent) -> String {
         switch event {
         case .jobStatus(let stage, let job, let status):
             return line("==> \(stage)/\(job): \(status.rawValue)")
-        case .jobOutput(_, _, let text):
+        case .jobOutput(let stage, let job, let text):
+            let key = stage + "/" + job
+            if shown.last?.job == key {
+                shown[shown.count - 1].text += text
+            } else {
+                shown.append((key, text))
+            }
             atLineStart = text.hasSuffix("\n")
             return text
         case .finished(_, let output):
-            guard let output, !output.isEmpty else { return "" }
-            return line(output)
+            guard let output else { return "" }
+            let rest = Self.remainder(of: output, without: shown.map(\.text))
+                .trimmingCharacters(in: .whitespacesAndNewlines)
+            return rest.isEmpty ? "" : line(rest)
         }
     }
 
     mutating func finish(buildID: Int64, number: Int64, status: BuildStatus) -> String {
         line("build \(buildID) #\(number) \(status.rawValue)")
+    }
+
+    /// `output` without each of `pieces`, taken out in order where found (a piece not found,
+    /// e.g. cut differently by the output bounds, stays).
+    static func remainder(of output: String, without pieces: [String]) -> String {
+        var rest = ""
+        var position = output.startIndex
+        for piece in pieces where !piece.isEmpty {
+            guard let found = output.range(of: piece, range: position..<output.endIndex) else { continue }
+            rest += output[position..<found.lowerBound]
+            position = found.upperBound
+        }
+        return rest + output[position...]
     }
 
     private mutating func line(_ text: String) -> String {
