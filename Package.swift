@@ -158,7 +158,7 @@ let package = Package(
         .target(
             name: "DjinnNotify",
             dependencies: [
-                "CCurl", "BlockingIO", "DjinnConfig", "DjinnCrypto", "DjinnPostgres",
+                "CCurl", "BlockingIO", "DjinnConfig", "DjinnCrypto", "DjinnJobs", "DjinnPostgres",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]

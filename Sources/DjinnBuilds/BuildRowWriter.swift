@@ -1,3 +1,4 @@
+import DjinnJobs
 import DjinnPostgres
 import Foundation
 

@@ -1,3 +1,4 @@
+import DjinnJobs
 import DjinnManifest
 import DjinnPostgres
 import Foundation

@@ -1,8 +1,8 @@
 /// JSON for a `map[string]string` exactly as Go's `encoding/json` writes it (the text Djinn stores
 /// in `build_drivers.config` and `build_triggers.data`): keys sorted byte-wise, `<`, `>` and `&`
-/// escaped as `\u003c` …, no trailing newline.
-enum GoJSON {
-    static func object(_ map: [String: String]) -> String {
+/// escaped as `\u003c` …, no trailing newline. Also the string encoding of the webhook payloads.
+public enum GoJSON {
+    public static func object(_ map: [String: String]) -> String {
         let keys = map.keys.sorted { Array($0.utf8).lexicographicallyPrecedes(Array($1.utf8)) }
         var out = "{"
         for (index, key) in keys.enumerated() {
@@ -14,7 +14,8 @@ enum GoJSON {
         return out + "}"
     }
 
-    static func appendString(_ text: String, to out: inout String) {
+    /// A JSON string literal as Go writes it (HTML-safe escapes, U+2028/9 escaped).
+    public static func appendString(_ text: String, to out: inout String) {
         out += "\""
         for scalar in text.unicodeScalars {
             switch scalar {
