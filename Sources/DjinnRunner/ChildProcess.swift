@@ -143,6 +143,17 @@ public final class ChildProcess: Sendable {
         if result == 0 { result = posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0) }
         if result == 0 { result = posix_spawn_file_actions_adddup2(&actions, writeFD, 1) }
         if result == 0 { result = posix_spawn_file_actions_adddup2(&actions, writeFD, 2) }
+        // Nothing else of ours: a build must not get the worker's database and Redis
+        // connections or files it has open, close-on-exec or not.
+        if result == 0 {
+            if let closeFrom = GNUFunctions.addCloseFrom {
+                result = closeFrom(&actions, 3)
+            } else {
+                for fd in Self.openDescriptors() where fd > 2 && result == 0 {
+                    result = posix_spawn_file_actions_addclose(&actions, fd)
+                }
+            }
+        }
 
         var emptyMask = sigset_t()
         sigemptyset(&emptyMask)
@@ -177,6 +188,19 @@ public final class ChildProcess: Sendable {
         // Non-blocking, so a drained pipe can be told apart from one that is still open.
         _ = fcntl(readFD, F_SETFL, fcntl(readFD, F_GETFL) | O_NONBLOCK)
         return ChildProcess(pid: pid, readFD: readFD)
+    }
+
+    /// This process's open descriptors (for a glibc without `addclosefrom_np`, before 2.34).
+    private static func openDescriptors() -> [Int32] {
+        guard let directory = opendir("/proc/self/fd") else { return [] }
+        defer { closedir(directory) }
+        let own = dirfd(directory)
+        var descriptors: [Int32] = []
+        while let entry = readdir(directory) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            if let fd = Int32(name), fd != own { descriptors.append(fd) }
+        }
+        return descriptors
     }
 
     // MARK: Output
@@ -315,9 +339,11 @@ private enum GNUFunctions {
     typealias AddChdir =
         @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, UnsafePointer<CChar>) -> Int32
     typealias Pipe2 = @convention(c) (UnsafeMutablePointer<Int32>, Int32) -> Int32
+    typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
 
     static let addChdir: AddChdir? = lookUp("posix_spawn_file_actions_addchdir_np")
     static let pipe2: Pipe2? = lookUp("pipe2")
+    static let addCloseFrom: AddCloseFrom? = lookUp("posix_spawn_file_actions_addclosefrom_np")
 
     private static func lookUp<Function>(_ name: String) -> Function? {
         guard let handle = dlopen(nil, RTLD_NOW), let symbol = dlsym(handle, name) else { return nil }

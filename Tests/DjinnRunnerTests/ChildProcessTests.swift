@@ -207,6 +207,17 @@ private func makeTemporaryDirectory() throws -> String {
         #expect(peak - before < 100, "the reader holds a chunk at a time, not the output")
     }
 
+    /// A build's commands must not get the worker's descriptors (its PostgreSQL and Redis
+    /// connections, files it is writing), even ones opened without close-on-exec.
+    @Test func onlyStandardDescriptorsAreInherited() async throws {
+        let leaky = open("/dev/null", O_RDONLY)  // no O_CLOEXEC, on purpose
+        #expect(leaky > 2)
+        defer { close(leaky) }
+        let (output, status) = try await run(try shell("ls /proc/$$/fd"))
+        #expect(status == .exited(0))
+        #expect(output.split(separator: "\n").sorted() == ["0", "1", "2"], "\(output)")
+    }
+
     @Test func outputCanEndWhileABackgroundProcessHoldsThePipe() async throws {
         let process = try shell("sleep 100 & echo done")
         #expect(try await process.wait() == .exited(0))

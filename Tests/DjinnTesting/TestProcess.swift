@@ -89,3 +89,21 @@ public final class TestProcess: Sendable {
     /// Whether it has been reaped.
     public var hasExited: Bool { child.exitStatus != nil }
 }
+
+/// Writes an executable file (a stand-in program) through a close-on-exec descriptor: a
+/// child another test spawns meanwhile must not inherit it open for writing, or executing the
+/// file fails with ETXTBSY ("Text file busy") for as long as that child lives.
+public func writeExecutable(_ path: String, _ contents: String) throws {
+    let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o755)
+    guard fd >= 0 else { throw TestServicesError.command("open \(path)", errno, "") }
+    defer { close(fd) }
+    let bytes = Array(contents.utf8)
+    var written = 0
+    while written < bytes.count {
+        let n = bytes[written...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        if n < 0 && errno == EINTR { continue }
+        guard n > 0 else { throw TestServicesError.command("write \(path)", errno, "") }
+        written += n
+    }
+    fchmod(fd, 0o755)
+}

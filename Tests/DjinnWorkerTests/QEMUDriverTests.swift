@@ -1,5 +1,6 @@
 import DjinnQEMU
 import DjinnRunner
+import DjinnTesting
 import Foundation
 import Logging
 import Synchronization
@@ -33,7 +34,7 @@ import Testing
                 echo "qemu-system-x86_64: -drive file=x: Could not open 'x': No such file or directory" >&2
                 exit 1
                 """
-            _ = FileManager.default.createFile(atPath: directory + "/qemu-system-x86_64", contents: Data(script.utf8), attributes: [.posixPermissions: 0o755])
+            try writeExecutable(directory + "/qemu-system-x86_64", script)
         }
 
         func remove() { try? FileManager.default.removeItem(atPath: directory) }
