@@ -10,7 +10,8 @@ public enum FollowEvent: Sendable, Equatable {
 
 /// Turns successive `BuildSnapshot`s of one build into `FollowEvent`s: each job's status
 /// changes and new output once, in execution order. A finished job's output comes before its
-/// final status; a job that starts reports `running` before its output.
+/// final status; a job that starts reports `running` before its output, also when it started
+/// and finished between two snapshots (then seen only by its output and final status).
 public struct BuildFollower: Sendable {
     private var statuses: [Int64: BuildStatus] = [:]
     /// Characters of each job's output already reported.
@@ -41,6 +42,10 @@ public struct BuildFollower: Sendable {
             let status: FollowEvent? = statusChanged ? .jobStatus(stage: job.stage, job: job.name, status: job.status) : nil
             statuses[job.id] = job.status
             if job.status.isFinished {
+                // A job that ran between two polls: its output shows it ran, so say so first.
+                if previous == .queued, output != nil {
+                    events.append(.jobStatus(stage: job.stage, job: job.name, status: .running))
+                }
                 events += [output, status].compactMap { $0 }
             } else {
                 events += [status, output].compactMap { $0 }

@@ -58,8 +58,18 @@ final class EventLog: Sendable {
         var follower = BuildFollower()
         let done = BuildSnapshot(status: .passed, jobs: [JobState(id: 5, stage: "s", name: "j", status: .passed, outputLength: 3)])
         #expect(try await follower.events(for: done, fetchOutput: Self.fetch([5: "ok\n"])) == [
+            .jobStatus(stage: "s", job: "j", status: .running),
             .jobOutput(stage: "s", job: "j", text: "ok\n"), .jobStatus(stage: "s", job: "j", status: .passed),
             .finished(status: .passed, output: nil),
+        ])
+    }
+
+    /// A job that never ran (a failed build's later jobs) has no output and no `running`.
+    @Test func aJobThatNeverRanIsReportedOnlyWithItsStatus() async throws {
+        var follower = BuildFollower()
+        let done = BuildSnapshot(status: .failed, jobs: [JobState(id: 7, stage: "s", name: "later", status: .failed, outputLength: 0)])
+        #expect(try await follower.events(for: done, fetchOutput: Self.fetch([:])) == [
+            .jobStatus(stage: "s", job: "later", status: .failed), .finished(status: .failed, output: nil),
         ])
     }
 
