@@ -56,6 +56,11 @@ private actor SharedDocker {
         if let host = env["DJINN_DOCKER_HOST"], !host.isEmpty {
             return TestDockerDaemon(host: host, image: env["DJINN_DOCKER_IMAGE"] ?? "djinn-test/busybox:latest")
         }
+        // scripts/test found that no daemon can run or start here, and says why.
+        if let reason = env["DJINN_DOCKER_UNAVAILABLE"], !reason.isEmpty {
+            FileHandle.standardError.write(Data("docker tests skipped: \(reason)\n".utf8))
+            return nil
+        }
         do {
             try await runCommand([TestDocker.script, "available"])
         } catch TestServicesError.command(_, _, let output) {
