@@ -23,6 +23,8 @@ import Synchronization
 /// * `-enable-kvm` only when /dev/kvm opens read-write; otherwise software emulation.
 /// * qemu is spawned with `ChildProcess` and daemonises once the machine runs; its pid file
 ///   gives the VM's pid, which is killed (SIGTERM, then SIGKILL) by `abort()` and `destroy()`.
+///   A watchdog (a small `sh`, as the os driver's) kills the VM if the worker itself dies
+///   first (SIGKILL, OOM): a daemonised VM would otherwise run on with nobody to stop it.
 public final class QEMUDriver: BuildDriver {
     public struct Configuration: Sendable, Equatable {
         public var arch: String
@@ -67,6 +69,7 @@ public final class QEMUDriver: BuildDriver {
         var ssh: SSHDriver?
         var booting: ChildProcess?
         var vmPID: pid_t?
+        var watchdog: ChildProcess?
         var pidFile: String?
         var port: Int?
         var aborted = false
@@ -165,8 +168,10 @@ public final class QEMUDriver: BuildDriver {
                 let pid = (try? String(contentsOfFile: pidFile, encoding: .utf8))
                     .flatMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
                 guard let pid, pid > 0 else { throw DriverError("failed to boot machine\nqemu wrote no pid to \(pidFile)") }
+                let watchdog = Self.startWatchdog(workerPID: getpid(), vmPID: pid, pidFile: pidFile, logger: logger)
                 let abortedMeanwhile = state.withLock { state in
                     state.vmPID = pid
+                    state.watchdog = watchdog
                     return state.aborted
                 }
                 if abortedMeanwhile { throw CancellationError() }
@@ -268,7 +273,38 @@ public final class QEMUDriver: BuildDriver {
         if let port { ports.release(port) }
     }
 
+    /// `sh -c SCRIPT djinn-qemu-watchdog WORKER_PID VM_PID PID_FILE`: waits while the worker
+    /// lives, then kills the VM (if that pid is still a qemu) and removes its pid file. Signals
+    /// that stop the worker's children are ignored; `killMachine` ends it with SIGKILL.
+    static let watchdogScript = """
+        trap '' HUP INT TERM
+        while kill -0 "$1" 2>/dev/null; do sleep 1; done
+        if grep -q qemu "/proc/$2/cmdline" 2>/dev/null; then kill -s KILL "$2" 2>/dev/null; fi
+        rm -f -- "$3"
+        """
+
+    static func startWatchdog(workerPID: pid_t, vmPID: pid_t, pidFile: String, logger: Logger) -> ChildProcess? {
+        do {
+            return try ChildProcess.spawn(ChildProcess.Configuration(
+                executable: "/bin/sh", arguments: ["-c", watchdogScript, "djinn-qemu-watchdog", "\(workerPID)", "\(vmPID)", pidFile],
+                workingDirectory: "/", environment: ["PATH=\(OSDriver.defaultPath)"]))
+        } catch {
+            logger.warning("cannot start the machine's watchdog; the VM outlives a crash of the worker", metadata: [
+                "error": "\(error)"
+            ])
+            return nil
+        }
+    }
+
     private func killMachine() async {
+        let watchdog = state.withLock { state -> ChildProcess? in
+            defer { state.watchdog = nil }
+            return state.watchdog
+        }
+        if let watchdog {
+            watchdog.signalGroup(SIGKILL)
+            _ = try? await watchdog.wait()
+        }
         guard let pid = state.withLock({ state -> pid_t? in
             defer { state.vmPID = nil }
             return state.vmPID

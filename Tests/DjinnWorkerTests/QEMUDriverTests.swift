@@ -131,4 +131,28 @@ import Testing
         let printed = sink.takeJobUpdate(2, final: true)?.suffix ?? ""
         #expect(printed.contains("hi from root"), "\(printed)")
     }
+
+    /// A worker killed outright leaves no VM running: the watchdog sees the worker gone and
+    /// kills the machine (here stand-ins: a `sleep` as the worker, a `sleep` named qemu as the VM).
+    @Test func theWatchdogKillsTheMachineWhenTheWorkerDies() async throws {
+        func spawn(_ script: String) throws -> ChildProcess {
+            try ChildProcess.spawn(ChildProcess.Configuration(
+                executable: "/bin/bash", arguments: ["-c", script], workingDirectory: "/", environment: ["PATH=/usr/bin:/bin"]))
+        }
+        let worker = try spawn("exec sleep 600")
+        let machine = try spawn("exec -a qemu-system-x86_64 sleep 600")
+        let pidFile = FileManager.default.temporaryDirectory.appendingPathComponent("djinn-qemu-test-\(UUID().uuidString.prefix(8))").path
+        _ = FileManager.default.createFile(atPath: pidFile, contents: Data("\(machine.pid)\n".utf8))
+        let watchdog = try #require(QEMUDriver.startWatchdog(
+            workerPID: worker.pid, vmPID: machine.pid, pidFile: pidFile, logger: Logger(label: "test")))
+        // While the worker lives, the machine does.
+        try await Task.sleep(for: .milliseconds(1500))
+        #expect(machine.exitStatus == nil && kill(machine.pid, 0) == 0)
+
+        worker.signalGroup(SIGKILL)
+        _ = try await worker.wait()
+        #expect(try await machine.wait() == .signalled(SIGKILL))
+        #expect(try await watchdog.wait() == .exited(0))
+        #expect(!FileManager.default.fileExists(atPath: pidFile))
+    }
 }
