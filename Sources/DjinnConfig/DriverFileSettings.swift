@@ -10,13 +10,20 @@ public struct SSHDriverSettings: Sendable, Equatable {
     public var key: String
     /// How long to keep trying to connect; 1 minute when not given.
     public var timeout: Duration
+    /// An OpenSSH known_hosts file the build host's key must be in (ours; Go never checks
+    /// host keys). Empty: not checked.
+    public var knownHosts: String
 
-    public init(addr: String = "", user: String = "", password: String = "", key: String = "", timeout: Duration = .seconds(60)) {
+    public init(
+        addr: String = "", user: String = "", password: String = "", key: String = "", timeout: Duration = .seconds(60),
+        knownHosts: String = ""
+    ) {
         self.addr = addr
         self.user = user
         self.password = password
         self.key = key
         self.timeout = timeout
+        self.knownHosts = knownHosts
     }
 }
 
@@ -86,7 +93,7 @@ public struct DriverFileSettings: Sendable, Equatable {
             if let ssh = root.labelledBlock("driver", "ssh") {
                 settings.ssh = SSHDriverSettings(
                     addr: ssh.string("addr"), user: ssh.string("user"), password: ssh.string("password"),
-                    key: ssh.string("key"), timeout: ssh.duration("timeout")
+                    key: ssh.string("key"), timeout: ssh.duration("timeout"), knownHosts: ssh.string("known_hosts")
                 )
             }
             if let docker = root.labelledBlock("driver", "docker") {

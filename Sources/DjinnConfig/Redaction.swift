@@ -60,10 +60,12 @@ extension ProviderSettings: CustomStringConvertible, CustomDebugStringConvertibl
 
 extension SSHDriverSettings: CustomStringConvertible, CustomDebugStringConvertible, CustomReflectable {
     public var description: String {
-        "SSHDriverSettings(addr: \(quoted(addr)), user: \(quoted(user)), password: \(redacted(password)), key: \(quoted(key)), timeout: \(GoDuration.format(timeout)))"
+        "SSHDriverSettings(addr: \(quoted(addr)), user: \(quoted(user)), password: \(redacted(password)), key: \(quoted(key)), timeout: \(GoDuration.format(timeout)), knownHosts: \(quoted(knownHosts)))"
     }
     public var debugDescription: String { description }
     public var customMirror: Mirror {
-        Mirror(self, children: ["addr": addr, "user": user, "password": redacted(password), "key": key, "timeout": timeout])
+        Mirror(self, children: [
+            "addr": addr, "user": user, "password": redacted(password), "key": key, "timeout": timeout, "knownHosts": knownHosts,
+        ])
     }
 }

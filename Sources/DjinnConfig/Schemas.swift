@@ -142,6 +142,7 @@ enum Schemas {
                 ParameterSchema("password", .string),
                 ParameterSchema("key", .string),
                 ParameterSchema("timeout", .duration(positive: true), default: .duration(.seconds(60))),
+                ParameterSchema("known_hosts", .string),
             ]),
             "docker": BlockSchema([
                 ParameterSchema("host", .string),

@@ -40,6 +40,9 @@ public struct SSHError: Error, Equatable, CustomStringConvertible {
         case session
         /// The server refused the credentials.
         case authentication
+        /// The server's host key is not the one the known_hosts file gives for it, or the
+        /// file cannot be used. Nothing was sent to the server.
+        case hostKey
         case sftp
         case channel
         case aborted
@@ -81,6 +84,9 @@ public enum SSHExitStatus: Sendable, Equatable, CustomStringConvertible {
 public final class SSHSession: Sendable {
     public let address: SSHAddress
     public let credentials: SSHCredentials
+    /// An OpenSSH known_hosts file the server's host key must be in, checked before any
+    /// authentication; nil: not checked.
+    public let knownHostsFile: String?
     private let thread: BlockingThread
     /// Touched on `thread` only (the C handles).
     private let handles: Handles
@@ -96,9 +102,10 @@ public final class SSHSession: Sendable {
 
     private static let libraryReady: Bool = libssh2_init(0) == 0
 
-    public init(address: SSHAddress, credentials: SSHCredentials) {
+    public init(address: SSHAddress, credentials: SSHCredentials, knownHostsFile: String? = nil) {
         self.address = address
         self.credentials = credentials
+        self.knownHostsFile = knownHostsFile
         self.thread = BlockingThread(name: "ssh-\(address)")
         self.handles = Handles()
     }
@@ -114,11 +121,13 @@ public final class SSHSession: Sendable {
     // MARK: Connecting
 
     /// One attempt: TCP connect within `dialTimeout`, SSH handshake and login within
-    /// `handshakeTimeout`. The host key is not verified (as Djinn: build hosts and VMs are
-    /// the operator's own). A failed attempt leaves the session ready for another.
+    /// `handshakeTimeout`. With `knownHostsFile` the server's host key must be in it (else a
+    /// `.hostKey` error, before any password or key is offered); without, it is not verified
+    /// (as Djinn). A failed attempt leaves the session ready for another.
     public func connect(dialTimeout: Duration = .seconds(1), handshakeTimeout: Duration = .seconds(10)) async throws(SSHError) {
         let address = self.address
         let credentials = self.credentials
+        let knownHostsFile = self.knownHostsFile
         let handles = self.handles
         do {
             try await thread.run { () throws in
@@ -131,7 +140,9 @@ public final class SSHSession: Sendable {
                 // An abort between dial and here must still reach this socket.
                 if self.isAborted { shutdown(fd, Int32(SHUT_RDWR)) }
                 do {
-                    try Self.startSession(handles, fd: fd, credentials: credentials, timeout: handshakeTimeout)
+                    try Self.startSession(
+                        handles, fd: fd, address: address, credentials: credentials, knownHostsFile: knownHostsFile,
+                        timeout: handshakeTimeout)
                 } catch {
                     Self.release(handles)
                     self.socketDescriptor.withLock { $0 = -1 }
@@ -199,7 +210,8 @@ public final class SSHSession: Sendable {
     }
 
     private static func startSession(
-        _ handles: Handles, fd: Int32, credentials: SSHCredentials, timeout: Duration
+        _ handles: Handles, fd: Int32, address: SSHAddress, credentials: SSHCredentials, knownHostsFile: String?,
+        timeout: Duration
     ) throws(SSHError) {
         guard let session = libssh2_session_init_ex(nil, nil, nil, nil) else {
             throw SSHError(.session, "cannot create an ssh session")
@@ -208,8 +220,14 @@ public final class SSHSession: Sendable {
         libssh2_session_set_blocking(session, 1)
         let milliseconds = timeout.components.seconds * 1000 + timeout.components.attoseconds / 1_000_000_000_000_000
         libssh2_session_set_timeout(session, Int(max(1, milliseconds)))
+        let knownHosts = try knownHostsFile.map { path throws(SSHError) in
+            try prepareHostKeyCheck(session, address: address, path: path)
+        }
         guard libssh2_session_handshake(session, fd) == 0 else {
             throw SSHError(.session, "ssh handshake: \(lastError(session))")
+        }
+        if let knownHosts {
+            try verifyHostKey(session, address: address, knownHosts: knownHosts)
         }
         try authenticate(session, credentials)
         // From here on calls may legitimately wait for long (a job printing nothing): only
@@ -245,7 +263,7 @@ public final class SSHSession: Sendable {
         throw SSHError(.authentication, "ssh: unable to authenticate as \(user): \(failures.joined(separator: "; "))")
     }
 
-    private static func lastError(_ session: OpaquePointer?) -> String {
+    static func lastError(_ session: OpaquePointer?) -> String {
         guard let session else { return "no session" }
         var message: UnsafeMutablePointer<CChar>?
         var length: Int32 = 0

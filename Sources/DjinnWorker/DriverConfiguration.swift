@@ -9,7 +9,8 @@ import DjinnSSH
 /// crash.
 public enum DriverConfiguration {
     /// ssh: `addr` from the manifest (`addr`, or `address`, the key manifest validation
-    /// demands, §12 item 11), else driver.conf; user, password, key and timeout from driver.conf.
+    /// demands, §12 item 11), else driver.conf; user, password, key, timeout and known_hosts
+    /// from driver.conf (a build cannot turn host key checking off).
     public static func ssh(file: SSHDriverSettings?, manifest: [String: String]) -> Result<SSHDriver.Configuration, DriverError> {
         guard let file else {
             return .failure(DriverError("the worker has no \"driver ssh { … }\" block in its driver file"))
@@ -27,7 +28,9 @@ public enum DriverConfiguration {
         }
         let credentials = SSHCredentials(
             user: file.user, password: file.password.isEmpty ? nil : file.password, privateKeyFile: nonEmpty(file.key))
-        return .success(SSHDriver.Configuration(addressText: addr, address: address, credentials: credentials, connectTimeout: file.timeout))
+        return .success(SSHDriver.Configuration(
+            addressText: addr, address: address, credentials: credentials, connectTimeout: file.timeout,
+            knownHostsFile: nonEmpty(file.knownHosts)))
     }
 
     /// qemu: `image` from the manifest, else driver.conf; `arch` from the worker's queue

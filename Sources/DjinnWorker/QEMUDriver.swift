@@ -118,7 +118,8 @@ public final class QEMUDriver: BuildDriver {
         let ssh = SSHDriver(
             configuration: SSHDriver.Configuration(
                 addressText: "127.0.0.1:\(port)", address: SSHAddress(host: "127.0.0.1", port: port),
-                credentials: SSHCredentials(user: "root", password: ""), connectTimeout: connectTimeout),
+                // The build's own fresh VM on loopback: no key to know, nothing secret sent.
+                credentials: SSHCredentials(user: "root", password: ""), connectTimeout: connectTimeout, knownHostsFile: nil),
             quiet: true, logger: logger)
         let aborted = state.withLock { state in
             state.ssh = ssh

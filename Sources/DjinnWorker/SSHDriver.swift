@@ -36,16 +36,20 @@ public final class SSHDriver: BuildDriver {
         public var credentials: SSHCredentials
         public var connectTimeout: Duration
         public var retryInterval: Duration
+        /// The known_hosts file the host's key must be in; nil: not checked (the qemu
+        /// driver's own fresh VM on loopback).
+        public var knownHostsFile: String?
 
         public init(
             addressText: String, address: SSHAddress, credentials: SSHCredentials, connectTimeout: Duration,
-            retryInterval: Duration = .seconds(1)
+            retryInterval: Duration = .seconds(1), knownHostsFile: String? = nil
         ) {
             self.addressText = addressText
             self.address = address
             self.credentials = credentials
             self.connectTimeout = connectTimeout
             self.retryInterval = retryInterval
+            self.knownHostsFile = knownHostsFile
         }
     }
 
@@ -101,7 +105,8 @@ public final class SSHDriver: BuildDriver {
 
     /// Tries every `retryInterval` until connected, aborted or `connectTimeout` passed.
     func connect(_ configuration: Configuration, output: DriverOutput) async throws {
-        let session = SSHSession(address: configuration.address, credentials: configuration.credentials)
+        let session = SSHSession(
+            address: configuration.address, credentials: configuration.credentials, knownHostsFile: configuration.knownHostsFile)
         let aborted = state.withLock { state in
             state.session = session
             return state.aborted
@@ -124,8 +129,9 @@ public final class SSHDriver: BuildDriver {
             } catch let error as SSHError {
                 switch error.kind {
                 case .aborted: throw CancellationError()
-                // Retrying cannot help: the host answered and said no.
-                case .authentication: throw DriverError(error.description)
+                // Retrying cannot help: the host answered and said no, or is not the host
+                // known_hosts knows (then nothing was sent to it).
+                case .authentication, .hostKey: throw DriverError(error.description)
                 default:
                     logger.debug("ssh connect attempt failed", metadata: ["address": "\(configuration.address)", "error": "\(error)"])
                 }
@@ -310,7 +316,9 @@ public final class SSHDriver: BuildDriver {
             } else {
                 // The aborted connection is gone: a short-lived one removes the scripts (they
                 // hold the build's variables).
-                let cleaner = SSHSession(address: configuration.address, credentials: configuration.credentials)
+                let cleaner = SSHSession(
+                    address: configuration.address, credentials: configuration.credentials,
+                    knownHostsFile: configuration.knownHostsFile)
                 if (try? await cleaner.connect(dialTimeout: .seconds(2), handshakeTimeout: .seconds(5))) != nil {
                     _ = try? await cleaner.run(remove)
                 }

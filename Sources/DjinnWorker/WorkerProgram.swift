@@ -43,6 +43,15 @@ public enum WorkerProgram: DaemonProgram {
         return present ? nil : "no \"driver \(kind.rawValue) { … }\" block: \(kind.rawValue) builds will fail until one is added"
     }
 
+    /// The manifest picks the ssh driver's host: with a password and no known_hosts, a build
+    /// can have the worker send that password to any host it names.
+    static func unverifiedPasswordWarning(_ settings: Settings) -> String? {
+        guard settings.worker.driverKind == .ssh, let ssh = settings.drivers.ssh, !ssh.password.isEmpty, ssh.knownHosts.isEmpty
+        else { return nil }
+        return "the ssh driver logs in with a password and checks no host keys: a build's manifest can name any host "
+            + "and receive the password; set known_hosts in the driver file's ssh block (or use key)"
+    }
+
     public static func common(_ settings: Settings) -> CommonSettings {
         let w = settings.worker
         return CommonSettings(pidfile: w.pidfile, log: w.log, database: w.database, redis: w.redis)
@@ -61,6 +70,9 @@ public enum WorkerProgram: DaemonProgram {
         var notes: [StartupNote] = []
         if w.driverKind == .os {
             notes.append(.init(.warning, "the os driver should only be used if you trust the builds being submitted, or for testing"))
+        }
+        if let warning = unverifiedPasswordWarning(settings) {
+            notes.append(.init(.warning, warning))
         }
         if w.crypto == nil {
             notes.append(.init(.warning, "no crypto block: masked variables, keys and provider tokens cannot be decrypted"))

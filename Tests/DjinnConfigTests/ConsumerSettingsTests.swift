@@ -222,6 +222,21 @@ import Testing
         #expect(errors("driver ssh { timeout \"sixty\" }") == [#"driver.conf:1:14: invalid duration "sixty" for driver.ssh.timeout"#])
     }
 
+    @Test func sshKnownHostsIsAnOptionalFile() throws {
+        let loaded = try loadDriverFile("driver ssh {\n\tuser \"build\"\n\tknown_hosts \"/etc/djinn/known_hosts\"\n}\n")
+        #expect(loaded.warnings.isEmpty)
+        #expect(loaded.settings.ssh == SSHDriverSettings(user: "build", knownHosts: "/etc/djinn/known_hosts"))
+        // Left out: empty, which means host keys are not checked.
+        #expect(try loadDriverFile("driver ssh { user \"build\" }").settings.ssh?.knownHosts == "")
+        #expect(try loadDriverFile("driver ssh { known_hosts \"${env:KH}\" }", environment: ["KH": "/srv/kh"]).settings.ssh?.knownHosts == "/srv/kh")
+        #expect(errors("driver ssh { known_hosts 5 }") == ["driver.conf:1:14: cannot use int as string for driver.ssh.known_hosts"])
+        let typo = try loadDriverFile("driver ssh { known_host \"/k\" }")
+        #expect(typo.warnings.map(\.description) == [
+            #"driver.conf:1:14: warning: unknown parameter "driver.ssh.known_host" (did you mean "driver.ssh.known_hosts"?)"#,
+        ])
+        #expect(SSHDriverSettings(knownHosts: "/etc/djinn/known_hosts").description.contains(#"knownHosts: "/etc/djinn/known_hosts""#))
+    }
+
     @Test func mapFormOfTheDriverBlock() throws {
         let settings = try loadDriverFile("driver {\n    docker { host \"unix:///d.sock\" }\n}").settings
         #expect(settings.docker?.host == "unix:///d.sock")

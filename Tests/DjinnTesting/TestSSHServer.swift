@@ -16,6 +16,18 @@ public struct TestSSHServer: Sendable {
 
     public var address: String { "127.0.0.1:\(port)" }
 
+    /// The server's host keys, `TYPE BASE64` as an OpenSSH `.pub` file has them (no comment).
+    public var hostKeyEd25519: String { get throws { try Self.publicKey(scratch + "/host_ed25519.pub") } }
+    public var hostKeyECDSA: String { get throws { try Self.publicKey(scratch + "/host_ecdsa.pub") } }
+
+    /// sshd's log (LogLevel VERBOSE): every connection and authentication attempt.
+    public var logFile: String { scratch + "/sshd.log" }
+
+    private static func publicKey(_ path: String) throws -> String {
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        return text.split(separator: " ").prefix(2).joined(separator: " ")
+    }
+
     /// The login directory of `user`.
     public static let home = "/home/\(user)"
 

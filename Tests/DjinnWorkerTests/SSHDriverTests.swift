@@ -1,3 +1,4 @@
+import DjinnBuilds
 import Crypto
 import DjinnConfig
 import DjinnSSH
@@ -33,6 +34,34 @@ import Testing
         #expect(failure(SSHDriverSettings(user: "u"), ["address": "h:22"])?.contains("neither a key nor a password") == true)
         // The password never appears in a failure.
         #expect(failure(SSHDriverSettings(user: "", password: "s3cret"), ["address": "h:22"])?.contains("s3cret") == false)
+    }
+
+    @Test func knownHostsComesFromTheDriverFileOnly() throws {
+        let file = SSHDriverSettings(user: "build", password: "pw", knownHosts: "/etc/djinn/known_hosts")
+        let manifest = ["address": "h:22", "known_hosts": "/dev/null", "knownHosts": "/dev/null"]
+        #expect(try DriverConfiguration.ssh(file: file, manifest: manifest).get().knownHostsFile == "/etc/djinn/known_hosts")
+        #expect(try DriverConfiguration.ssh(file: SSHDriverSettings(user: "b", password: "p"), manifest: manifest).get().knownHostsFile == nil)
+    }
+
+    @Test func aPasswordWithoutKnownHostsWarnsAtStart() {
+        func settings(_ kind: DriverKind, _ ssh: SSHDriverSettings?) -> WorkerProgram.Settings {
+            let worker = WorkerSettings(
+                driver: kind.rawValue, driverKind: kind, database: DatabaseSettings(addr: "127.0.0.1:5432"), redis: RedisSettings(addr: "127.0.0.1:6379"),
+                artifacts: StoreSettings(path: "/a"), objects: StoreSettings(path: "/o"))
+            return WorkerProgram.Settings(worker: worker, drivers: DriverFileSettings(ssh: ssh))
+        }
+        func warning(_ kind: DriverKind, _ ssh: SSHDriverSettings?) -> String? {
+            WorkerProgram.unverifiedPasswordWarning(settings(kind, ssh))
+        }
+        let warned = warning(.ssh, SSHDriverSettings(user: "b", password: "s3cret"))
+        #expect(warned?.contains("known_hosts") == true)
+        #expect(warned?.contains("s3cret") == false)
+        #expect(warning(.ssh, SSHDriverSettings(user: "b", password: "s3cret", knownHosts: "/k")) == nil)
+        #expect(warning(.ssh, SSHDriverSettings(user: "b", key: "/id")) == nil)
+        #expect(warning(.os, SSHDriverSettings(user: "b", password: "s3cret")) == nil)
+        #expect(warning(.ssh, nil) == nil)
+        let notes = WorkerProgram.startupNotes(settings(.ssh, SSHDriverSettings(user: "b", password: "p")))
+        #expect(notes.filter { $0.message == warned }.count == 1)
     }
 
     @Test func qemuTakesImageFromTheManifestAndArchFromTheQueue() throws {
@@ -75,23 +104,23 @@ import Testing
 @Suite(.enabled(if: TestSSHServer.available, Comment(rawValue: TestSSHServer.unavailableReason)))
 struct SSHDriverTests {
     /// Worker settings for `builds_ssh`, and driver.conf's ssh block.
-    func sshWorker(_ f: WorkerFixture, _ server: TestSSHServer, key: Bool = false, timeout: Duration = .seconds(10))
-        -> (WorkerSettings, DriverFileSettings)
-    {
+    func sshWorker(
+        _ f: WorkerFixture, _ server: TestSSHServer, key: Bool = false, timeout: Duration = .seconds(10), knownHosts: String = ""
+    ) -> (WorkerSettings, DriverFileSettings) {
         var settings = f.settings()
         settings.driver = "ssh"
         settings.driverKind = .ssh
         let block = key
-            ? SSHDriverSettings(user: TestSSHServer.user, key: server.privateKeyFile, timeout: timeout)
-            : SSHDriverSettings(user: TestSSHServer.user, password: TestSSHServer.password, timeout: timeout)
+            ? SSHDriverSettings(user: TestSSHServer.user, key: server.privateKeyFile, timeout: timeout, knownHosts: knownHosts)
+            : SSHDriverSettings(user: TestSSHServer.user, password: TestSSHServer.password, timeout: timeout, knownHosts: knownHosts)
         return (settings, DriverFileSettings(ssh: block))
     }
 
     func run<T>(
-        _ f: WorkerFixture, _ server: TestSSHServer, key: Bool = false, timeout: Duration = .seconds(10),
+        _ f: WorkerFixture, _ server: TestSSHServer, key: Bool = false, timeout: Duration = .seconds(10), knownHosts: String = "",
         _ body: () async throws -> T
     ) async throws -> T {
-        let (settings, drivers) = sshWorker(f, server, key: key, timeout: timeout)
+        let (settings, drivers) = sshWorker(f, server, key: key, timeout: timeout, knownHosts: knownHosts)
         return try await f.withService(settings, makeDriver: BuildConsumerService.driverFactory(
             settings, drivers: drivers, postgres: f.pool, logger: quietLogger)) { _ in try await body() }
     }
@@ -217,6 +246,63 @@ struct SSHDriverTests {
             let finished = try await run(f, server, key: true) { try await f.waitFinished(build.id) }
             #expect(finished.status == "passed", "\(finished)")
             #expect(finished.job("who")?.output?.contains("\n\(TestSSHServer.user)\n") == true)
+        }
+    }
+
+    /// A known_hosts file holding `entry` for the server, removed by the caller.
+    func knownHostsFile(_ server: TestSSHServer, _ entry: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("djinn-known-hosts-\(UUID().uuidString.prefix(8))").path
+        try "[127.0.0.1]:\(server.port) \(entry)\n".write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    func oneJobBuild(_ f: WorkerFixture, _ server: TestSSHServer) async throws -> CreatedBuild {
+        try await f.submit("""
+            driver:
+              type: ssh
+              address: \(server.address)
+            stages: [one]
+            jobs:
+              - stage: one
+                name: who
+                commands: [id -un]
+            """, enabledDrivers: ["ssh"])
+    }
+
+    @Test func aKnownHostKeyLetsTheBuildRun() async throws {
+        let server = try await TestSSHServer.shared()
+        let path = try knownHostsFile(server, try server.hostKeyEd25519)
+        defer { unlink(path) }
+        try await WorkerFixture.with { f in
+            let build = try await oneJobBuild(f, server)
+            let finished = try await run(f, server, knownHosts: path) { try await f.waitFinished(build.id) }
+            #expect(finished.status == "passed", "\(finished)")
+            #expect(finished.job("who")?.output?.contains("\n\(TestSSHServer.user)\n") == true)
+        }
+    }
+
+    @Test func anotherHostKeyFailsCreateDriverAtOnce() async throws {
+        let server = try await TestSSHServer.shared()
+        let path = try knownHostsFile(server, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl")
+        defer { unlink(path) }
+        try await WorkerFixture.with { f in
+            let build = try await oneJobBuild(f, server)
+            let started = ContinuousClock.now
+            // A long connect timeout: the failure must not wait for it.
+            let finished = try await run(f, server, timeout: .seconds(60), knownHosts: path) { try await f.waitFinished(build.id) }
+            #expect(ContinuousClock.now - started < .seconds(20))
+            #expect(finished.status == "failed")
+            let driver = try #require(finished.job("create-driver"))
+            #expect(driver.status == "failed")
+            let output = try #require(driver.output)
+            #expect(output.contains(
+                "host key verification failed for 127.0.0.1:\(server.port) (ssh-ed25519): does not match the key in \(path); the server's key is SHA256:"),
+                "\(output)")
+            // One attempt, no retries.
+            #expect(output.components(separatedBy: "Connecting to ").count == 2, "\(output)")
+            #expect(!output.contains("Established"))
+            #expect(!finished.storedText.contains(TestSSHServer.password))
+            #expect(finished.job("who")?.startedAt == nil)
         }
     }
 

@@ -5,12 +5,12 @@ djinn-consumer's image downloads.
 
 Needs root (sshd checks passwords against /etc/shadow and switches users). Creates the local
 user --user if it does not exist and sets its password: home /home/<user> and shell /bin/sh,
-or with --sftp-only no home and no login shell. Writes into --dir a host key, a client key
-pair (client_ed25519, its public half the only line of authorized_keys; not with --sftp-only)
-and an sshd_config allowing that user only; runs `sshd -D` on 127.0.0.1 at a free port,
-prints "PORT <n>" once it accepts connections, and kills sshd (SIGKILL) when its standard
-input closes — the test process closed its end or died — so it never outlives the tests;
-then it deletes --cleanup DIR.
+or with --sftp-only no home and no login shell. Writes into --dir two host keys (host_ed25519,
+host_ecdsa, each with its .pub), a client key pair (client_ed25519, its public half the only
+line of authorized_keys; not with --sftp-only) and an sshd_config allowing that user only;
+runs `sshd -D` on 127.0.0.1 at a free port, prints "PORT <n>" once it accepts connections,
+and kills sshd (SIGKILL) when its standard input closes — the test process closed its end or
+died — so it never outlives the tests; then it deletes --cleanup DIR.
 """
 import argparse
 import os
@@ -56,9 +56,14 @@ def main():
 
     ensure_user(args.user, args.password, args.sftp_only)
     os.makedirs("/run/sshd", mode=0o755, exist_ok=True)
-    host_key = os.path.join(args.dir, "host_ed25519")
-    if not os.path.exists(host_key):
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", host_key], check=True)
+    # Two host keys, as a stock Debian sshd has: a client checking known_hosts must ask for
+    # the type on file (libssh2 prefers ECDSA, OpenSSH Ed25519).
+    host_keys = []
+    for kind in ("ed25519", "ecdsa"):
+        host_key = os.path.join(args.dir, f"host_{kind}")
+        if not os.path.exists(host_key):
+            subprocess.run(["ssh-keygen", "-q", "-t", kind, "-N", "", "-f", host_key], check=True)
+        host_keys.append(host_key)
     client_key = os.path.join(args.dir, "client_ed25519")
     if not os.path.exists(client_key):
         subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "djinn-test", "-f", client_key], check=True)
@@ -75,7 +80,8 @@ def main():
             f.write(
                 f"""Port {port}
 ListenAddress 127.0.0.1
-HostKey {host_key}
+HostKey {host_keys[0]}
+HostKey {host_keys[1]}
 PidFile none
 PasswordAuthentication yes
 PermitEmptyPasswords no
