@@ -57,8 +57,12 @@ let package = Package(
         // Dedicated threads for blocking calls, bridged to async callers.
         .target(name: "BlockingIO"),
 
+        // libcurl's easy interface for the three modules that speak through it: the handle,
+        // typed options, callbacks, cancellation, each transfer on a BlockingThread of its own.
+        .target(name: "DjinnCurl", dependencies: ["CCurl", "BlockingIO"]),
+
         // The Docker Engine API over its unix socket (libcurl), tar and log-stream framing.
-        .target(name: "DockerEngine", dependencies: ["CCurl", "BlockingIO"]),
+        .target(name: "DockerEngine", dependencies: ["CCurl", "DjinnCurl"]),
 
         // The config language and the per-daemon settings decoded from it.
         .target(name: "DjinnConfig"),
@@ -158,7 +162,7 @@ let package = Package(
         .target(
             name: "DjinnNotify",
             dependencies: [
-                "CCurl", "BlockingIO", "DjinnConfig", "DjinnCrypto", "DjinnJobs", "DjinnPostgres",
+                "CCurl", "DjinnCurl", "DjinnConfig", "DjinnCrypto", "DjinnJobs", "DjinnPostgres",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -174,7 +178,7 @@ let package = Package(
         .target(
             name: "DjinnConsumer",
             dependencies: [
-                "CCurl", "BlockingIO", "DjinnDaemon", "DjinnConfig", "DjinnPostgres", "DjinnRedis", "DjinnQueue", "DjinnJobs",
+                "CCurl", "DjinnCurl", "BlockingIO", "DjinnDaemon", "DjinnConfig", "DjinnPostgres", "DjinnRedis", "DjinnQueue", "DjinnJobs",
                 "DjinnNotify",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -215,6 +219,7 @@ let package = Package(
         ),
 
         .testTarget(name: "BlockingIOTests", dependencies: ["BlockingIO"]),
+        .testTarget(name: "DjinnCurlTests", dependencies: ["DjinnCurl", "CCurl"]),
         .testTarget(name: "DockerEngineTests", dependencies: ["DockerEngine", "DjinnTesting"]),
         .testTarget(name: "DjinnConfigTests", dependencies: ["DjinnConfig"]),
         .testTarget(name: "DjinnPostgresTests", dependencies: ["DjinnPostgres", "DjinnTesting"]),

@@ -1,5 +1,5 @@
-import BlockingIO
 import DjinnConfig
+import DjinnCurl
 import Foundation
 import Logging
 
@@ -69,17 +69,14 @@ public struct ImageDownloader: Sendable {
         if let problem = destination.problem { throw DownloadError.permanent(problem) }
         let plan = try makePlan(source, limit: destination.limit)
         let logger = self.logger.with(metadata)
-        let cancel = CancelFlag()
-        let thread = BlockingThread(name: "image-download")
-        defer { thread.shutdown() }
         logger.info("downloading image from \(source.redacted)")
-        let outcome = try await withTaskCancellationHandler {
-            try await thread.run { () -> TransferOutcome in
-                Self.blockSIGPIPEOnThisThread()
-                return Self.transfer(plan: plan, into: destination, cancel: cancel, logger: logger)
+        let outcome: TransferOutcome
+        do {
+            outcome = try await CurlEasy.run(threadName: "image-download") { easy in
+                Self.transfer(plan: plan, into: destination, easy: easy, logger: logger)
             }
-        } onCancel: {
-            cancel.cancel()
+        } catch let error as CurlError {
+            outcome = .failed(.transient(error.message))
         }
         switch outcome {
         case .completed(let bytes):
@@ -118,7 +115,7 @@ public struct ImageDownloader: Sendable {
 
     /// The blocking part: directories, temporary file, transfer, commit or clean-up.
     static func transfer(
-        plan: TransferPlan, into destination: ImageDestination, cancel: CancelFlag, logger: Logger
+        plan: TransferPlan, into destination: ImageDestination, easy: CurlEasy, logger: Logger
     ) -> TransferOutcome {
         let temporary: String
         let fd: Int32
@@ -129,7 +126,7 @@ public struct ImageDownloader: Sendable {
         } catch {
             return .failed(error)
         }
-        var outcome = CurlTransfer(plan: plan, fd: fd, cancel: cancel, logger: logger).run()
+        var outcome = CurlTransfer(plan: plan, fd: fd, logger: logger).run(easy)
         if case .completed = outcome {
             do {
                 try StoreFiles.commit(temporary: temporary, fd: fd, to: destination)
@@ -141,15 +138,6 @@ public struct ImageDownloader: Sendable {
         if case .completed = outcome { return outcome }
         unlink(temporary)
         return outcome
-    }
-
-    /// libcurl and libssh2 write to sockets; a peer that went away must not raise SIGPIPE
-    /// (which would end the process). Blocked per thread: the write then fails with EPIPE.
-    static func blockSIGPIPEOnThisThread() {
-        var set = sigset_t()
-        sigemptyset(&set)
-        sigaddset(&set, SIGPIPE)
-        pthread_sigmask(SIG_BLOCK, &set, nil)
     }
 }
 

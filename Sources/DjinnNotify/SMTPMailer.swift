@@ -1,5 +1,6 @@
 import CCurl
 import DjinnConfig
+import DjinnCurl
 import Foundation
 
 /// Sends mail over SMTP with libcurl, one connection per mail, on a thread of its own.
@@ -24,46 +25,27 @@ public struct SMTPMailer: Sendable {
         let settings = self.settings
         let timeout = self.timeout
         let text = Array(message.rendered(date: date).utf8)
-        let result = try await CurlCall.run(name: "smtp") { cancel -> Result<Int, TransportError> in
-            let call = CurlCall(upload: text, cancel: cancel, bodyLimit: 0)
-            let recipients = CurlStringList(message.recipients.map { "<\($0)>" })
-            return withExtendedLifetime(recipients) {
-                call.perform { handle in
-                    var status = CURLE_OK
-                    func set(_ option: CURLoption, _ value: Int) {
-                        if status == CURLE_OK { status = djinn_curl_setopt_long(handle, option, value) }
-                    }
-                    func set(_ option: CURLoption, _ value: String) {
-                        if status == CURLE_OK { status = djinn_curl_setopt_string(handle, option, value) }
-                    }
-                    set(CURLOPT_URL, "smtp://\(settings.addr)")
-                    set(CURLOPT_PROTOCOLS_STR, "smtp")
-                    set(CURLOPT_MAIL_FROM, "<\(message.from)>")
-                    if status == CURLE_OK, let pointer = recipients.pointer {
-                        status = djinn_curl_setopt_pointer(handle, CURLOPT_MAIL_RCPT, UnsafeMutableRawPointer(pointer))
-                    }
-                    set(djinn_curlopt_mail_rcpt_allowfails, 1)
-                    set(CURLOPT_UPLOAD, 1)
-                    if status == CURLE_OK {
-                        status = djinn_curl_setopt_off_t(handle, CURLOPT_INFILESIZE_LARGE, curl_off_t(text.count))
-                    }
-                    if settings.ca.isEmpty {
-                        set(CURLOPT_USE_SSL, djinn_curl_usessl_try)
-                    } else {
-                        set(CURLOPT_USE_SSL, djinn_curl_usessl_all)
-                        set(CURLOPT_CAINFO, settings.ca)
-                    }
-                    if !settings.username.isEmpty && !settings.password.isEmpty {
-                        set(CURLOPT_USERNAME, settings.username)
-                        set(CURLOPT_PASSWORD, settings.password)
-                    }
-                    set(CURLOPT_PROXY, "")
-                    set(CURLOPT_TIMEOUT_MS, max(1, Int(timeout.milliseconds)))
-                    set(CURLOPT_CONNECTTIMEOUT_MS, max(1, Int(min(timeout, .seconds(30)).milliseconds)))
-                    return status
-                }
+        let recipients = message.recipients.map { "<\($0)>" }
+        _ = try await CurlCall.perform(threadName: "smtp", upload: text, bodyLimit: 0) { easy throws(CurlError) in
+            try easy.set(CURLOPT_URL, "smtp://\(settings.addr)")
+            try easy.set(CURLOPT_PROTOCOLS_STR, "smtp")
+            try easy.set(CURLOPT_MAIL_FROM, "<\(message.from)>")
+            try easy.set(CURLOPT_MAIL_RCPT, list: recipients)
+            try easy.set(djinn_curlopt_mail_rcpt_allowfails, 1)
+            try easy.set(CURLOPT_UPLOAD, 1)
+            try easy.set(CURLOPT_INFILESIZE_LARGE, large: Int64(text.count))
+            if settings.ca.isEmpty {
+                try easy.set(CURLOPT_USE_SSL, djinn_curl_usessl_try)
+            } else {
+                try easy.set(CURLOPT_USE_SSL, djinn_curl_usessl_all)
+                try easy.set(CURLOPT_CAINFO, settings.ca)
             }
+            if !settings.username.isEmpty && !settings.password.isEmpty {
+                try easy.set(CURLOPT_USERNAME, settings.username)
+                try easy.set(CURLOPT_PASSWORD, settings.password)
+            }
+            try easy.set(CURLOPT_TIMEOUT_MS, milliseconds: timeout)
+            try easy.set(CURLOPT_CONNECTTIMEOUT_MS, milliseconds: min(timeout, .seconds(30)))
         }
-        _ = try result.get()
     }
 }

@@ -1,7 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#endif
-import BlockingIO
+import DjinnCurl
 import Foundation
 import Synchronization
 
@@ -199,16 +196,13 @@ public final class DockerEngineClient: Sendable {
         let prefix = apiVersion.isEmpty ? "" : "/v" + apiVersion
         let url = "http://localhost" + prefix + request.target
         let socketPath = host.socketPath
-        let cancel = CancelFlag()
-        let thread = BlockingThread(name: "docker-api")
-        defer { thread.shutdown() }
-        let response = try await withTaskCancellationHandler {
-            try await thread.run { () throws -> EngineResponse in
-                Self.blockSIGPIPEOnThisThread()
-                return try UnixSocketTransfer(socketPath: socketPath, url: url, request: request, cancel: cancel).run()
+        let response: EngineResponse
+        do {
+            response = try await CurlEasy.run(threadName: "docker-api") { easy in
+                try UnixSocketTransfer(socketPath: socketPath, url: url, request: request).run(easy)
             }
-        } onCancel: {
-            cancel.cancel()
+        } catch let error as CurlError {
+            throw DockerEngineError.transport(error.message)  // no handle
         }
         guard (200..<300).contains(response.status) else {
             let message = (try? JSONDecoder().decode(EngineMessage.self, from: Data(response.body)))?.message
@@ -226,15 +220,6 @@ public final class DockerEngineClient: Sendable {
             let text = String(decoding: response.body.prefix(200), as: UTF8.self)
             throw DockerEngineError.invalidResponse("\(T.self): \(text)")
         }
-    }
-
-    /// libcurl writes to the socket; a daemon that went away must not raise SIGPIPE (which
-    /// would end the worker): blocked per thread, the write fails with EPIPE instead.
-    static func blockSIGPIPEOnThisThread() {
-        var set = sigset_t()
-        sigemptyset(&set)
-        sigaddset(&set, SIGPIPE)
-        pthread_sigmask(SIG_BLOCK, &set, nil)
     }
 
     // MARK: Encoding
