@@ -73,21 +73,7 @@ private actor SharedDocker {
         guard let host = values["DJINN_DOCKER_HOST"], let directory = values["DJINN_DOCKER_DIR"] else {
             throw TestServicesError.command("scripts/dockerd start", 0, output)
         }
-        registerDockerStopAtExit(directory: directory)
+        runAtExit([TestDocker.script, "stop", directory])
         return TestDockerDaemon(host: host, image: values["DJINN_DOCKER_IMAGE"] ?? "djinn-test/busybox:latest")
-    }
-}
-
-nonisolated(unsafe) private var dockerStopDirectory: String?
-
-private func registerDockerStopAtExit(directory: String) {
-    dockerStopDirectory = directory
-    atexit {
-        guard let dir = dockerStopDirectory else { return }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: TestDocker.script)
-        p.arguments = ["stop", dir]
-        try? p.run()
-        p.waitUntilExit()
     }
 }

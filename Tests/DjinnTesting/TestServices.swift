@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Where the throwaway servers of a test run are.
 ///
@@ -98,7 +99,7 @@ private actor SharedServices {
         let task = Task { () throws -> ServiceEndpoints in
             let output = try await runCommand([TestServices.servicesScript, "start"])
             let endpoints = try ServiceEndpoints(environment: TestServices.parseEnv(output))
-            registerStopAtExit(directory: endpoints.directory)
+            runAtExit([TestServices.servicesScript, "stop", endpoints.directory])
             return endpoints
         }
         starting = task
@@ -108,20 +109,26 @@ private actor SharedServices {
     }
 }
 
-// The servers a plain `swift test` started are stopped when the test process exits.
-nonisolated(unsafe) private var stopAtExitDirectory: String?
-
-private func registerStopAtExit(directory: String) {
-    stopAtExitDirectory = directory
+/// Runs `argv` (a stop command) when the test process exits, after every command registered
+/// before it: the servers a plain `swift test` started are stopped, not left running.
+public func runAtExit(_ argv: [String]) {
+    let first = exitCommands.withLock { commands in
+        commands.append(argv)
+        return commands.count == 1
+    }
+    guard first else { return }
     atexit {
-        guard let dir = stopAtExitDirectory else { return }
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: TestServices.servicesScript)
-        p.arguments = ["stop", dir]
-        try? p.run()
-        p.waitUntilExit()
+        for argv in exitCommands.withLock({ $0 }).reversed() {
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: argv[0])
+            p.arguments = Array(argv.dropFirst())
+            try? p.run()
+            p.waitUntilExit()
+        }
     }
 }
+
+private let exitCommands = Mutex<[[String]]>([])
 
 /// Runs a command to completion without blocking a cooperative thread. Returns standard
 /// output; throws on non-zero with both outputs.
