@@ -143,7 +143,8 @@ struct SSHSessionTests {
         } catch let error as SSHError {
             #expect(error.kind == .aborted, "\(error)")
         }
-        #expect(clock.now - began < .seconds(2))
+        // Well short of the command's 30 s, with room for a loaded machine.
+        #expect(clock.now - began < .seconds(15))
         do {
             try await session.connect()
             Issue.record("an aborted session connected again")
