@@ -99,7 +99,7 @@ import Testing
 
     @Test func aRefusedConnectionIsTransientAndNeverShowsThePassword() async throws {
         // A port that was free a moment ago: nothing listens there.
-        let port = try freePort()
+        let port = try unusedLoopbackPort()
         let store = try TestStore()
         defer { store.remove() }
         await #expect {
@@ -248,20 +248,3 @@ import Testing
     }
 }
 
-/// A TCP port on 127.0.0.1 with nothing listening (bound, then released).
-func freePort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    address.sin_port = 0
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafeMutablePointer(to: &address) { pointer in
-        pointer.withMemoryRebound(to: sockaddr.self, capacity: 1) { raw in
-            bind(fd, raw, length) == 0 && getsockname(fd, raw, &length) == 0
-        }
-    }
-    guard bound else { throw ServerStartError(description: "no free port") }
-    return Int(UInt16(bigEndian: address.sin_port))
-}

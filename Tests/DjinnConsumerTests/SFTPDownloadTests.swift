@@ -1,3 +1,4 @@
+import DjinnTesting
 import DjinnConfig
 import DjinnJobs
 import Foundation
@@ -115,7 +116,7 @@ struct SFTPDownloadTests {
     }
 
     @Test func nothingListeningIsTransient() async throws {
-        let port = try freePort()
+        let port = try unusedLoopbackPort()
         try await withDatabaseAndStore { database, store in
             let (row, retried) = try await run(
                 "sftp://\(TestSFTPServer.user):\(TestSFTPServer.encodedPassword)@127.0.0.1:\(port)/tmp/x.qcow2", in: database, store)

@@ -57,7 +57,7 @@ import Testing
     @Test func unreachableServerFailsFast() async throws {
         let started = ContinuousClock.now
         await #expect(throws: TransportError.self) {
-            try await SMTPMailer(settings: SMTPSettings(addr: "127.0.0.1:\(closedPort())", password: "never-shown"), timeout: .seconds(5))
+            try await SMTPMailer(settings: SMTPSettings(addr: "127.0.0.1:\(try unusedLoopbackPort())", password: "never-shown"), timeout: .seconds(5))
                 .send(message(to: []))
         }
         #expect(ContinuousClock.now - started < .seconds(5))

@@ -33,14 +33,14 @@ import Testing
             #expect(record["path"] as? String == "/hook")
             let body = try #require(record["body"] as? String)
             #expect(body == payload.encoded() + "\n")
-            #expect(header(record, "X-Djinn-CI-Event") == "build.finished")
-            #expect(header(record, "X-Djinn-CI-Hook-ID") == "\(hook)")
-            #expect(header(record, "User-Agent") == "Djinn-CI-Hook")
-            #expect(header(record, "Content-Type") == "application/json; charset=utf-8")
-            #expect(header(record, "Content-Length") == "\(body.utf8.count)")
+            #expect(recordedHeader(record, "X-Djinn-CI-Event") == "build.finished")
+            #expect(recordedHeader(record, "X-Djinn-CI-Hook-ID") == "\(hook)")
+            #expect(recordedHeader(record, "User-Agent") == "Djinn-CI-Hook")
+            #expect(recordedHeader(record, "Content-Type") == "application/json; charset=utf-8")
+            #expect(recordedHeader(record, "Content-Length") == "\(body.utf8.count)")
             // The receiver's check: HMAC-SHA256 of the raw body with the shared secret.
             let mac = HMAC<SHA256>.authenticationCode(for: Array(body.utf8), using: SymmetricKey(data: Array("hook-secret".utf8)))
-            #expect(header(record, "X-Djinn-CI-Signature") == "sha256=" + mac.map { String(format: "%02x", $0) }.joined())
+            #expect(recordedHeader(record, "X-Djinn-CI-Signature") == "sha256=" + mac.map { String(format: "%02x", $0) }.joined())
 
             let rows = try await d.deliveries()
             #expect(rows.count == 1)
@@ -65,7 +65,7 @@ import Testing
         defer { receiver.stop() }
         try await NotifyDatabase.with { d in
             try await d.addWebhook(url: "http://127.0.0.1:\(receiver.port)/flaky/2", secret: nil, events: 2)
-            try await d.addWebhook(url: "http://127.0.0.1:\(closedPort())/refused", secret: nil, events: 2)
+            try await d.addWebhook(url: "http://127.0.0.1:\(try unusedLoopbackPort())/refused", secret: nil, events: 2)
             let queue = DeliveryQueue(concurrency: 2, logger: quietLogger)
             await dispatcher(d, queue: queue).dispatch(.buildStarted, namespaceID: d.namespaceID, payload: .object([]))
             await queue.waitUntilIdle()

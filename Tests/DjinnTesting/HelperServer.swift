@@ -90,3 +90,29 @@ public final class HelperServer: Sendable {
         try? input.close()
     }
 }
+
+/// A header's value in a recording server's record (`headers`: name/value pairs; names
+/// compared case-insensitively).
+public func recordedHeader(_ record: [String: Any], _ name: String) -> String? {
+    (record["headers"] as? [[String]])?.first { $0.first?.lowercased() == name.lowercased() }?.last
+}
+
+/// A TCP port on 127.0.0.1 nothing listens on (bound, then closed).
+public func unusedLoopbackPort() throws -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { throw TestServicesError.command("socket", errno, "") }
+    defer { close(fd) }
+    var address = sockaddr_in()
+    address.sin_family = sa_family_t(AF_INET)
+    address.sin_addr.s_addr = inet_addr("127.0.0.1")
+    address.sin_port = 0
+    let bound = withUnsafePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    }
+    guard bound == 0 else { throw TestServicesError.command("bind", errno, "") }
+    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+    _ = withUnsafeMutablePointer(to: &address) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
+    }
+    return Int(UInt16(bigEndian: address.sin_port))
+}

@@ -111,12 +111,12 @@ import Testing
             let requests = receiver.recorded()
             // Webhooks: started then finished, signed.
             let hooks = requests.filter { ($0["path"] as? String) == "/hook" }
-            #expect(hooks.compactMap { header($0, "X-Djinn-CI-Event") } == ["build.started", "build.finished"])
+            #expect(hooks.compactMap { recordedHeader($0, "X-Djinn-CI-Event") } == ["build.started", "build.finished"])
             for hook in hooks {
                 let body = try #require(hook["body"] as? String)
                 let mac = HMAC<SHA256>.authenticationCode(for: Array(body.utf8), using: SymmetricKey(data: Array("hook-secret".utf8)))
-                #expect(header(hook, "X-Djinn-CI-Signature") == "sha256=" + mac.map { String(format: "%02x", $0) }.joined())
-                #expect(header(hook, "X-Djinn-CI-Hook-ID") == "\(setup.hookID)")
+                #expect(recordedHeader(hook, "X-Djinn-CI-Signature") == "sha256=" + mac.map { String(format: "%02x", $0) }.joined())
+                #expect(recordedHeader(hook, "X-Djinn-CI-Hook-ID") == "\(setup.hookID)")
             }
             let payloads = try hooks.map { try #require(JSONSerialization.jsonObject(with: Data(($0["body"] as! String).utf8)) as? [String: Any]) }
             #expect(payloads.map { $0["status"] as? String } == ["running", "failed"])
@@ -129,7 +129,7 @@ import Testing
             // Commit statuses: queued and running before, failure after, in order.
             let statuses = requests.filter { ($0["path"] as? String)?.hasPrefix("/github/") == true }
             #expect(statuses.map { $0["path"] as? String } == Array(repeating: "/github/repos/alice/proj/statuses/0123456789abcdef", count: 3))
-            #expect(statuses.allSatisfy { header($0, "Authorization") == "Bearer provider-token" })
+            #expect(statuses.allSatisfy { recordedHeader($0, "Authorization") == "Bearer provider-token" })
             let bodies = try statuses.map { try #require(JSONSerialization.jsonObject(with: Data(($0["body"] as! String).utf8)) as? [String: String]) }
             #expect(bodies.map { $0["state"] } == ["pending", "pending", "failure"])
             #expect(bodies.map { $0["description"] } == ["Build is queued.", "Build is running.", "Build has failed."])
@@ -179,7 +179,7 @@ import Testing
             let setup = try await prepare(f, receiverPort: receiver.port, provider: "github", hookPath: "/hang")
             let build = try await submitPull(f, setup, commands: "      - exit 1")
             // The status API hangs as well.
-            var config = notifications(smtpPort: closedPort(), receiverPort: receiver.port, grace: .seconds(1))
+            var config = notifications(smtpPort: try unusedLoopbackPort(), receiverPort: receiver.port, grace: .seconds(1))
             config.providers["github"] = ProviderSettings(name: "github", endpoint: "http://127.0.0.1:\(receiver.port)/hang")
             let started = ContinuousClock.now
             var stopping = ContinuousClock.now
@@ -201,20 +201,4 @@ import Testing
     }
 }
 
-/// A header's value in a receiver record (names compared case-insensitively).
-func header(_ record: [String: Any], _ name: String) -> String? {
-    (record["headers"] as? [[String]])?.first { $0.first?.lowercased() == name.lowercased() }?.last
-}
 
-/// A port nothing listens on (bound, then closed).
-func closedPort() -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    _ = withUnsafePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) } }
-    _ = withUnsafeMutablePointer(to: &address) { $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) } }
-    return Int(UInt16(bigEndian: address.sin_port))
-}
