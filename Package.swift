@@ -214,7 +214,9 @@ let package = Package(
         // Test helpers: throwaway PostgreSQL/Redis on loopback, a fresh database per test.
         .target(
             name: "DjinnTesting",
-            dependencies: ["DjinnPostgres", "DjinnRedis", "DjinnRunner", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "DjinnPostgres", "DjinnRedis", "DjinnRunner", "DjinnSchema", .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Tests/DjinnTesting"
         ),
 

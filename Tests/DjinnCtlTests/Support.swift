@@ -60,62 +60,47 @@ struct Djinnctl {
 /// A migrated database of the test's own, a Redis of its own (queue names are fixed, so the
 /// shared one would mix tests' builds), and a config file naming both.
 struct CtlFixture {
-    let db: TestDatabase
-    let redisServer: PrivateServices
-    let pool: PostgresPool
-    let redis: RedisClient
-    let directory: URL
+    let services: IsolatedServices
     let config: String
+
+    var db: TestDatabase { services.db }
+    var redisServer: PrivateServices { services.redisServer }
+    var pool: PostgresPool { services.pool }
+    var redis: RedisClient { services.redis }
+    var directory: URL { services.directory }
 
     /// Runs `body` with a fixture and always stops its Redis server afterwards.
     static func with(_ body: (CtlFixture) async throws -> Void) async throws {
-        let fixture = try await make()
-        do {
-            try await body(fixture)
-            await fixture.close()
-        } catch {
-            await fixture.close()
-            throw error
-        }
+        try await withClosing(make, close: { await $0.close() }, body)
     }
 
     private static func make() async throws -> CtlFixture {
-        let db = try await TestDatabase.create(prefix: "ctl")
-        let redisServer = try await PrivateServices.start(postgres: false)
-        let pool = PostgresPool(configuration: db.configuration, maxConnections: 2, logger: quietLogger)
+        let services = try await IsolatedServices.start(prefix: "ctl", maxConnections: 2)
+        let config = services.directory.appendingPathComponent("scheduler.conf").path
+        let pg = services.db.endpoints
         do {
-            _ = try await Migrator(pool: pool, logger: quietLogger).migrate()
+            try """
+                drivers ["os"]
+                database {
+                    addr "\(pg.pgAddr)"
+                    name "\(services.db.name)"
+                    username "\(pg.pgUser)"
+                    password "\(pg.pgPassword)"
+                }
+                redis {
+                    addr "\(services.redisServer.endpoints.redisAddr)"
+                }
+
+                """.write(toFile: config, atomically: true, encoding: .utf8)
         } catch {
-            await pool.close()
-            try? await redisServer.shutdown()
+            await services.close()
             throw error
         }
-        let redis = RedisClient(configuration: redisServer.endpoints.redisConfiguration, logger: quietLogger)
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("djinnctl-test-\(UUID().uuidString.prefix(8))")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let config = directory.appendingPathComponent("scheduler.conf").path
-        let pg = db.endpoints
-        try """
-            drivers ["os"]
-            database {
-                addr "\(pg.pgAddr)"
-                name "\(db.name)"
-                username "\(pg.pgUser)"
-                password "\(pg.pgPassword)"
-            }
-            redis {
-                addr "\(redisServer.endpoints.redisAddr)"
-            }
-
-            """.write(toFile: config, atomically: true, encoding: .utf8)
-        return CtlFixture(db: db, redisServer: redisServer, pool: pool, redis: redis, directory: directory, config: config)
+        return CtlFixture(services: services, config: config)
     }
 
     func close() async {
-        await pool.close()
-        await redis.close()
-        try? await redisServer.shutdown()
-        try? FileManager.default.removeItem(at: directory)
+        await services.close()
     }
 
     @discardableResult

@@ -54,17 +54,7 @@ import Testing
     /// becomes a failed build, every other one gets exactly one build.
     @Test func aPageThatFailsFallsBackToOneTransactionPerCron() async throws {
         try await SchedulerFixture.with { f in
-            try await f.pool.execute("""
-                CREATE FUNCTION refuse_marked_drivers() RETURNS trigger LANGUAGE plpgsql AS $$
-                BEGIN
-                    IF NEW.config::text LIKE '%"marker":"permanent"%' THEN
-                        RAISE EXCEPTION 'value out of range (test)' USING ERRCODE = '22003';
-                    END IF;
-                    RETURN NEW;
-                END $$
-                """)
-            try await f.pool.execute(
-                "CREATE TRIGGER refuse BEFORE INSERT ON build_drivers FOR EACH ROW EXECUTE FUNCTION refuse_marked_drivers()")
+            try await f.refuseDriverRows(marked: [("permanent", "22003", "value out of range (test)")])
             let alice = try await f.addUser("alice")
             let bob = try await f.addUser("bob")
             let bad = osManifest.replacingOccurrences(of: "type: os", with: "type: os\n  marker: permanent")

@@ -283,19 +283,9 @@ import Testing
     /// the cron's data is recorded as a failed build. Others in the page are not affected.
     @Test func transientAndPermanentDatabaseErrors() async throws {
         try await SchedulerFixture.with { f in
-            try await f.pool.execute("""
-                CREATE FUNCTION refuse_marked_drivers() RETURNS trigger LANGUAGE plpgsql AS $$
-                BEGIN
-                    IF NEW.config::text LIKE '%"marker":"transient"%' THEN
-                        RAISE EXCEPTION 'could not serialize (test)' USING ERRCODE = '40001';
-                    ELSIF NEW.config::text LIKE '%"marker":"permanent"%' THEN
-                        RAISE EXCEPTION 'value out of range (test)' USING ERRCODE = '22003';
-                    END IF;
-                    RETURN NEW;
-                END $$
-                """)
-            try await f.pool.execute(
-                "CREATE TRIGGER refuse BEFORE INSERT ON build_drivers FOR EACH ROW EXECUTE FUNCTION refuse_marked_drivers()")
+            try await f.refuseDriverRows(marked: [
+                ("transient", "40001", "could not serialize (test)"), ("permanent", "22003", "value out of range (test)"),
+            ])
             let alice = try await f.addUser("alice")
             let marked = { (marker: String) in osManifest.replacingOccurrences(of: "type: os", with: "type: os\n  marker: \(marker)") }
             let transient = try await f.addCron("flaky", user: alice, manifest: marked("transient"), nextRun: Self.dueAt - 2)

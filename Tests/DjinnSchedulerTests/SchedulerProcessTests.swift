@@ -27,35 +27,18 @@ struct SchedulerProcess {
 /// A migrated database, a Redis of its own (the daemon's queue names carry no test prefix), a
 /// scratch directory for config and log files.
 struct ProcessFixture {
-    let db: TestDatabase
-    let pool: PostgresPool
-    let redisServer: PrivateServices
-    let redis: RedisClient
-    let directory: URL
+    let services: IsolatedServices
+
+    var db: TestDatabase { services.db }
+    var pool: PostgresPool { services.pool }
+    var redisServer: PrivateServices { services.redisServer }
+    var redis: RedisClient { services.redis }
+    var directory: URL { services.directory }
 
     static func with(_ body: (ProcessFixture) async throws -> Void) async throws {
-        let db = try await TestDatabase.create(prefix: "schedproc")
-        let redisServer = try await PrivateServices.start(postgres: false)
-        let pool = PostgresPool(configuration: db.configuration, maxConnections: 2, logger: quietLogger)
-        let redis = RedisClient(configuration: redisServer.endpoints.redisConfiguration, logger: quietLogger)
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("djinn-scheduler-test-\(UUID().uuidString.prefix(8))")
-        let fixture = ProcessFixture(db: db, pool: pool, redisServer: redisServer, redis: redis, directory: directory)
-        do {
-            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-            _ = try await Migrator(pool: pool, logger: quietLogger).migrate()
-            try await body(fixture)
-            await fixture.close()
-        } catch {
-            await fixture.close()
-            throw error
-        }
-    }
-
-    func close() async {
-        await pool.close()
-        await redis.close()
-        try? await redisServer.shutdown()
-        try? FileManager.default.removeItem(at: directory)
+        try await withClosing(
+            { ProcessFixture(services: try await IsolatedServices.start(prefix: "schedproc", maxConnections: 2)) },
+            close: { await $0.services.close() }, body)
     }
 
     func path(_ name: String) -> String { directory.appendingPathComponent(name).path }

@@ -75,6 +75,27 @@ struct SchedulerFixture {
         }
     }
 
+    /// Makes the database refuse a `build_drivers` row whose config holds `"marker":"M"`,
+    /// with the SQLSTATE and message given for M: a database error caused by one cron's data.
+    func refuseDriverRows(marked errors: [(marker: String, sqlstate: String, message: String)]) async throws {
+        let branches = errors.enumerated().map { index, error in
+            """
+            \(index == 0 ? "IF" : "ELSIF") NEW.config::text LIKE '%"marker":"\(error.marker)"%' THEN
+                RAISE EXCEPTION '\(error.message)' USING ERRCODE = '\(error.sqlstate)';
+            """
+        }.joined(separator: "\n")
+        try await pool.execute("""
+            CREATE FUNCTION refuse_marked_drivers() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                \(branches)
+                END IF;
+                RETURN NEW;
+            END $$
+            """)
+        try await pool.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON build_drivers FOR EACH ROW EXECUTE FUNCTION refuse_marked_drivers()")
+    }
+
     func close() async {
         if let keys = try? await redisKeys(), !keys.isEmpty { _ = try? await redis.command(["DEL"] + keys) }
         await pool.close()

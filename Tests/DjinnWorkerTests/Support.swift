@@ -31,64 +31,45 @@ struct ProducerEnqueuer: BuildEnqueuer {
 /// A migrated database of the test's own, a Redis server of its own (the worker consumes the
 /// fixed queue `builds_os`), store directories, a user, and a worker service or process.
 final class WorkerFixture: Sendable {
-    let db: TestDatabase
-    let redisServer: PrivateServices
-    let pool: PostgresPool
-    let redis: RedisClient
-    let directory: URL
+    let services: IsolatedServices
     let user: UserRecord
 
+    var db: TestDatabase { services.db }
+    var redisServer: PrivateServices { services.redisServer }
+    var pool: PostgresPool { services.pool }
+    var redis: RedisClient { services.redis }
+    var directory: URL { services.directory }
     var artifactsPath: String { directory.appendingPathComponent("artifacts").path }
     var objectsPath: String { directory.appendingPathComponent("objects").path }
     var cipher: DjinnCipher { try! DjinnCipher(block: testCryptoBlock, salt: testCryptoSalt) }
 
-    private init(db: TestDatabase, redisServer: PrivateServices, pool: PostgresPool, redis: RedisClient, directory: URL, user: UserRecord) {
-        self.db = db
-        self.redisServer = redisServer
-        self.pool = pool
-        self.redis = redis
-        self.directory = directory
+    private init(services: IsolatedServices, user: UserRecord) {
+        self.services = services
         self.user = user
     }
 
     /// Runs `body` with a fixture and always stops its Redis server afterwards.
     static func with(_ body: (WorkerFixture) async throws -> Void) async throws {
-        let fixture = try await make()
-        do {
-            try await body(fixture)
-            await fixture.close()
-        } catch {
-            await fixture.close()
-            throw error
-        }
+        try await withClosing(make, close: { await $0.close() }, body)
     }
 
     private static func make() async throws -> WorkerFixture {
-        let db = try await TestDatabase.create(prefix: "worker")
-        let redisServer = try await PrivateServices.start(postgres: false)
-        let pool = PostgresPool(configuration: db.configuration, maxConnections: 8, logger: quietLogger)
-        let redis = RedisClient(configuration: redisServer.endpoints.redisConfiguration, logger: quietLogger)
+        let services = try await IsolatedServices.start(prefix: "worker", maxConnections: 8)
         do {
-            _ = try await Migrator(pool: pool, logger: quietLogger).migrate()
-            let directory = FileManager.default.temporaryDirectory.appendingPathComponent("worker-test-\(UUID().uuidString.prefix(8))")
             for sub in ["artifacts", "objects", "tmp"] {
-                try FileManager.default.createDirectory(at: directory.appendingPathComponent(sub), withIntermediateDirectories: true)
+                try FileManager.default.createDirectory(
+                    at: services.directory.appendingPathComponent(sub), withIntermediateDirectories: true)
             }
-            let user = try await UserStore(pool).add(username: "alice", email: "alice@example.com")
-            return WorkerFixture(db: db, redisServer: redisServer, pool: pool, redis: redis, directory: directory, user: user)
+            let user = try await UserStore(services.pool).add(username: "alice", email: "alice@example.com")
+            return WorkerFixture(services: services, user: user)
         } catch {
-            await pool.close()
-            await redis.close()
-            try? await redisServer.shutdown()
+            await services.close()
             throw error
         }
     }
 
     func close() async {
-        await pool.close()
-        await redis.close()
-        try? await redisServer.shutdown()
-        try? FileManager.default.removeItem(at: directory)
+        await services.close()
     }
 
     // MARK: Builds
