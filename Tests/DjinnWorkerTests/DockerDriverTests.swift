@@ -218,9 +218,12 @@ struct DockerDriverTests {
         try await WorkerFixture.with { f in
             let drivers = try await Self.drivers(f)
             let build = try await f.submit(Self.waitingManifest(drivers.daemon.image))
+            // The limit counts from the build's start, so it must cover creating the helper
+            // container and volume: 1.5–2 s here, 6.5 s seen in a loaded CI run. 15 s leaves
+            // the job time to print before the limit strikes.
             let finished = try await f.withService(
-                f.settings(driver: .docker), runSettings: RunSettings(timeout: .seconds(4)), makeDriver: drivers.factory
-            ) { _ in try await f.waitFinished(build.id, timeout: .seconds(30)) }
+                f.settings(driver: .docker), runSettings: RunSettings(timeout: .seconds(15)), makeDriver: drivers.factory
+            ) { _ in try await f.waitFinished(build.id, timeout: .seconds(60)) }
             #expect(finished.status == "timed_out")
             #expect(finished.job("waits")?.status == "timed_out")
             #expect(finished.job("waits")?.output?.contains("started") == true)
