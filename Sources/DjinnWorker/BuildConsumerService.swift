@@ -101,7 +101,8 @@ public final class BuildConsumerService: Service, Sendable {
             case .docker:
                 switch DockerDriverConfiguration.merge(file: docker, manifest: definition.driverConfig) {
                 case .success(let configuration):
-                    return DockerDriver(configuration: configuration, logger: logger)
+                    let build = "\(settings.database.name)@\(settings.database.addr)/\(definition.row.id)"
+                    return DockerDriver(configuration: configuration, build: build, logger: logger)
                 case .failure(let error):
                     return UnavailableDriver(reason: error.description)
                 }

@@ -72,12 +72,20 @@ public struct DockerDriverConfiguration: Sendable, Equatable {
 /// * `abort()` kills the running container; `destroy()` removes every container and volume
 ///   of the build — found by the build's own label, so one created while a request was
 ///   being cancelled goes too.
+/// * A worker killed with SIGKILL cannot destroy anything. Everything also carries the
+///   build's identity (database and id, as one Docker host may serve several installations),
+///   and `create()` first removes what an earlier attempt at the same build left (the queue
+///   runs a build on one worker at a time, so nothing of it can still be running).
 public final class DockerDriver: BuildDriver {
     public static let labelKey = "org.djinn-ci.driver"
+    public static let buildLabelKey = "org.djinn-ci.build"
 
     public let configuration: DockerDriverConfiguration
     /// The label value that marks this build's containers and volume.
     public let instance: String
+    /// The build this driver runs, `<database>@<addr>/<id>`, when known: its containers and
+    /// volume carry it.
+    public let build: String?
     /// Where artifacts are spooled (an unlinked file) before the store copies them.
     public let temporaryDirectory: String
     private let logger: Logger
@@ -96,17 +104,22 @@ public final class DockerDriver: BuildDriver {
     }
 
     public init(
-        configuration: DockerDriverConfiguration, temporaryDirectory: String = FileManager.default.temporaryDirectory.path,
-        logger: Logger
+        configuration: DockerDriverConfiguration, build: String? = nil,
+        temporaryDirectory: String = FileManager.default.temporaryDirectory.path, logger: Logger
     ) {
         self.configuration = configuration
         self.instance = UUID().uuidString.lowercased()
+        self.build = build
         self.temporaryDirectory = temporaryDirectory
         self.logger = logger
     }
 
     var label: String { "\(Self.labelKey)=\(instance)" }
-    var labels: [String: String] { [Self.labelKey: instance] }
+    var labels: [String: String] {
+        var labels = [Self.labelKey: instance]
+        if let build { labels[Self.buildLabelKey] = build }
+        return labels
+    }
     var workspace: String { configuration.workspacePath }
 
     // MARK: Creating
@@ -127,6 +140,7 @@ public final class DockerDriver: BuildDriver {
             throw DriverError("cannot reach the Docker daemon at \(configuration.host): \(error)")
         }
         output.write("Using Docker API version \(client.apiVersion.isEmpty ? engine.apiVersion : client.apiVersion)...\n")
+        await removeEarlierAttempts(client)
 
         let image = configuration.image
         var found = try await client.inspectImage(image)
@@ -329,6 +343,27 @@ public final class DockerDriver: BuildDriver {
         } catch {
             logger.warning("could not remove a build's containers or volume", metadata: [
                 "label": "\(label)", "error": "\(error)",
+            ])
+        }
+    }
+
+    /// Removes containers and volumes of this build made by another driver instance: a worker
+    /// that died before its `destroy()`. Failures are logged; the build goes on regardless.
+    private func removeEarlierAttempts(_ client: DockerEngineClient) async {
+        guard let build else { return }
+        let label = "\(Self.buildLabelKey)=\(build)"
+        do {
+            let containers = try await client.listContainers(label: label).filter { $0.labels?[Self.labelKey] != instance }
+            let volumes = try await client.listVolumes(label: label).filter { $0.labels?[Self.labelKey] != instance }
+            if containers.isEmpty && volumes.isEmpty { return }
+            for container in containers { try await client.removeContainer(container.id) }
+            for volume in volumes { try await client.removeVolume(volume.name) }
+            logger.info("removed what an earlier attempt at the build left on the Docker host", metadata: [
+                "build": "\(build)", "containers": "\(containers.count)", "volumes": "\(volumes.count)",
+            ])
+        } catch {
+            logger.warning("could not remove what an earlier attempt at the build left", metadata: [
+                "build": "\(build)", "error": "\(error)",
             ])
         }
     }

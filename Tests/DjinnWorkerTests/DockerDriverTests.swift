@@ -32,7 +32,8 @@ struct DockerDriverTests {
             factory = { definition in
                 let driver = inner(definition)
                 guard let docker = driver as? DockerDriver else { return driver }
-                let spooled = DockerDriver(configuration: docker.configuration, temporaryDirectory: tmp, logger: quietLogger)
+                let spooled = DockerDriver(
+                    configuration: docker.configuration, build: docker.build, temporaryDirectory: tmp, logger: quietLogger)
                 made.list.withLock { $0.append(spooled) }
                 return spooled
             }
@@ -228,6 +229,50 @@ struct DockerDriverTests {
             #expect(finished.job("waits")?.status == "timed_out")
             #expect(finished.job("waits")?.output?.contains("started") == true)
             #expect(try await drivers.leftovers().isEmpty)
+        }
+    }
+
+    /// A worker SIGKILLed mid-build leaves its containers and volume; when the build runs
+    /// again, creation removes them (they carry the build's id) and the build passes. Another
+    /// build's containers are left alone.
+    @Test func anEarlierAttemptsLeftoversAreRemovedWhenTheBuildRunsAgain() async throws {
+        try await WorkerFixture.with { f in
+            let drivers = try await Self.drivers(f)
+            let build = try await f.submit("""
+                driver:
+                  type: docker
+                  image: \(drivers.daemon.image)
+                  workspace: /workspace
+                stages: [build]
+                jobs:
+                  - stage: build
+                    commands: [echo again]
+                """)
+            let client = try DockerEngineClient(host: drivers.daemon.host, apiVersion: "")
+            let database = f.settings(driver: .docker).database
+            func label(_ id: Int64) -> String { "\(database.name)@\(database.addr)/\(id)" }
+            func leftBehind(build id: Int64) async throws -> String {
+                let labels = [DockerDriver.labelKey: "dead-worker-\(id)", DockerDriver.buildLabelKey: label(id)]
+                let volume = try await client.createVolume(labels: labels)
+                return try await client.createContainer(ContainerCreateRequest(
+                    image: drivers.daemon.image, entrypoint: ["/bin/sh"], cmd: ["-c", "true"], labels: labels,
+                    hostConfig: .init(mounts: [.init(source: volume, target: "/workspace")], networkMode: "none")))
+            }
+            _ = try await leftBehind(build: build.id)
+            let otherBuild = build.id + 1_000_000
+            let other = try await leftBehind(build: otherBuild)
+            let finished = try await f.withService(f.settings(driver: .docker), makeDriver: drivers.factory) { _ in
+                try await f.waitFinished(build.id)
+            }
+            #expect(finished.status == "passed", "\(finished)")
+            let mine = "\(DockerDriver.buildLabelKey)=\(label(build.id))"
+            #expect(try await client.listContainers(label: mine).isEmpty)
+            #expect(try await client.listVolumes(label: mine).isEmpty)
+            let otherLabel = "\(DockerDriver.buildLabelKey)=\(label(otherBuild))"
+            #expect(try await client.listContainers(label: otherLabel).map(\.id) == [other])
+            #expect(try await client.listVolumes(label: otherLabel).count == 1)
+            try await client.removeContainer(other)
+            for volume in try await client.listVolumes(label: otherLabel) { try await client.removeVolume(volume.name) }
         }
     }
 
