@@ -150,7 +150,7 @@ let package = Package(
         .target(
             name: "DjinnWorker",
             dependencies: [
-                "BlockingIO", "DjinnConfig", "DjinnCrypto", "DjinnDaemon", "DjinnJobs", "DjinnPostgres", "DjinnQueue",
+                "BlockingIO", "DjinnBuilds", "DjinnConfig", "DjinnCrypto", "DjinnDaemon", "DjinnJobs", "DjinnPostgres", "DjinnQueue",
                 "DjinnRedis", "DjinnRunner", "DockerEngine", "DjinnSSH", "DjinnQEMU", "DjinnNotify",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),

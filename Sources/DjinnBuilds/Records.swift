@@ -80,11 +80,11 @@ public struct NamespaceRecord: Sendable, Equatable {
 }
 
 /// Random tokens Djinn stores as lowercase hex (build secrets, artifact hashes).
-enum RandomHex {
+public enum RandomHex {
     private static let digits = Array("0123456789abcdef".utf8)
 
     /// From the system's CSPRNG, eight bytes per draw (each draw is a system call on Linux).
-    static func make(byteCount: Int) -> String {
+    public static func make(byteCount: Int) -> String {
         var generator = SystemRandomNumberGenerator()
         var hex: [UInt8] = []
         hex.reserveCapacity(byteCount * 2)

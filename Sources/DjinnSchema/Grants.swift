@@ -25,7 +25,8 @@ extension DjinnSchema {
                 "images", "namespaces", "namespace_collaborators", "namespace_webhooks",
                 "namespace_webhook_deliveries", "objects", "providers", "provider_repos", "users",
             ],
-            insert: ["build_tags", "namespace_webhook_deliveries"],
+            // build_artifacts: each further file a glob artifact matches gets a row (spec §5.3).
+            insert: ["build_artifacts", "build_tags", "namespace_webhook_deliveries"],
             update: ["builds", "build_artifacts", "build_jobs", "build_objects"]
         ),
         // Turns due crons into builds. Go forgets the build_keys and build_variables sequences.

@@ -115,13 +115,10 @@ public final class OpenFile: Sendable {
     public let descriptor: Int32
     /// Its size when it was opened.
     public let size: Int64
-    /// The path the driver found for a glob source (ssh, qemu: spec §5.3); nil otherwise.
-    public let matchedPath: String?
 
-    public init(descriptor: Int32, size: Int64, matchedPath: String? = nil) {
+    public init(descriptor: Int32, size: Int64) {
         self.descriptor = descriptor
         self.size = size
-        self.matchedPath = matchedPath
     }
 
     deinit {
@@ -142,7 +139,12 @@ public protocol BuildDriver: Sendable {
     /// Runs one job's commands as one script, streaming its output.
     func execute(_ job: DriverJob, output: DriverOutput) async throws -> JobOutcome
 
-    /// Opens an artifact's source file (a path in the build environment).
+    /// The files an artifact's source names, in order: for drivers that glob (ssh, qemu:
+    /// spec §5.3) every regular file a pattern matches (none is an error); otherwise the source
+    /// itself, which is the default.
+    func artifactFiles(_ source: String) async throws -> [ArtifactFile]
+
+    /// Opens one artifact file (a path in the build environment, taken literally).
     func openArtifact(_ source: String) async throws -> OpenFile
 
     /// Stops everything running in the environment now; returns once it is gone.
@@ -150,6 +152,25 @@ public protocol BuildDriver: Sendable {
 
     /// Removes the environment. Called once, last, after `abort()`.
     func destroy() async
+}
+
+/// One file named by an artifact's source.
+public struct ArtifactFile: Sendable, Equatable {
+    public var path: String
+    /// Whether `path` came from matching a pattern: a `*` in the destination name is then
+    /// replaced by its base name.
+    public var matched: Bool
+
+    public init(path: String, matched: Bool) {
+        self.path = path
+        self.matched = matched
+    }
+}
+
+extension BuildDriver {
+    public func artifactFiles(_ source: String) async throws -> [ArtifactFile] {
+        [ArtifactFile(path: source, matched: false)]
+    }
 }
 
 /// The driver for a worker whose driver this worker cannot run yet: every build fails at

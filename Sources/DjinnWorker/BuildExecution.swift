@@ -1,3 +1,4 @@
+import enum DjinnBuilds.RandomHex
 import DjinnRunner
 import Foundation
 import Logging
@@ -462,24 +463,46 @@ enum EngineWork {
         for artifact in artifacts {
             if Task.isCancelled { return }
             output.write("Collecting artifact \(artifact.source) => \(artifact.name)\n")
+            let files: [ArtifactFile]
             do {
-                let file = try await driver.openArtifact(artifact.source)
-                let stored = try await collector.store(file, ownerID: ownerID, hash: artifact.hash)
-                if let original = stored.truncatedFrom {
-                    output.write(
-                        "artifact \(artifact.name) truncated to its first \(stored.size) of \(original) bytes (artifacts store limit)\n")
-                }
-                if let matched = file.matchedPath, artifact.name.contains("*") {
-                    // Spec §5.3: DST with `*` replaced by the match's base name.
-                    let base = matched.split(separator: "/").last.map(String.init) ?? matched
-                    let name = artifact.name.split(separator: "*", omittingEmptySubsequences: false).joined(separator: base)
-                    output.write("Collected \(matched) => \(name)\n")
-                    try await recorder.writeArtifact(id: artifact.id, name: name, size: stored.size, md5: stored.md5, sha256: stored.sha256)
-                } else {
-                    try await recorder.writeArtifact(id: artifact.id, size: stored.size, md5: stored.md5, sha256: stored.sha256)
+                files = try await driver.artifactFiles(artifact.source)
+                if files.count > 1 && !artifact.name.contains("*") {
+                    let shown = files.prefix(5).map(\.path).joined(separator: ", ") + (files.count > 5 ? ", …" : "")
+                    throw DriverError(
+                        "\(artifact.source) matches \(files.count) files (\(shown)); put a * in the name \(artifact.name) to store each")
                 }
             } catch {
                 output.write("artifact error: \(describe(error))\n")
+                continue
+            }
+            for (index, file) in files.enumerated() {
+                if Task.isCancelled { return }
+                // Spec §5.3: DST with `*` replaced by the match's base name; the manifest's row
+                // holds the first match, each further one gets a row of its own.
+                var name = artifact.name
+                if file.matched && name.contains("*") {
+                    let base = file.path.split(separator: "/").last.map(String.init) ?? file.path
+                    name = name.split(separator: "*", omittingEmptySubsequences: false).joined(separator: base)
+                }
+                do {
+                    let hash = index == 0 ? artifact.hash : RandomHex.make(byteCount: 16)
+                    let opened = try await driver.openArtifact(file.path)
+                    let stored = try await collector.store(opened, ownerID: ownerID, hash: hash)
+                    if let original = stored.truncatedFrom {
+                        output.write("artifact \(name) truncated to its first \(stored.size) of \(original) bytes (artifacts store limit)\n")
+                    }
+                    if file.matched { output.write("Collected \(file.path) => \(name)\n") }
+                    if index > 0 {
+                        try await recorder.addArtifact(
+                            like: artifact.id, hash: hash, name: name, size: stored.size, md5: stored.md5, sha256: stored.sha256)
+                    } else if name != artifact.name {
+                        try await recorder.writeArtifact(id: artifact.id, name: name, size: stored.size, md5: stored.md5, sha256: stored.sha256)
+                    } else {
+                        try await recorder.writeArtifact(id: artifact.id, size: stored.size, md5: stored.md5, sha256: stored.sha256)
+                    }
+                } catch {
+                    output.write("artifact error: \(file.matched ? "\(file.path): " : "")\(describe(error))\n")
+                }
             }
         }
     }

@@ -62,6 +62,15 @@ public struct BuildRecorder: Sendable {
             "UPDATE build_artifacts SET name = $2, size = $3, md5 = $4, sha256 = $5 WHERE id = $1", [id, name, size, md5, sha256])
     }
 
+    /// A further file of a glob artifact (spec §5.3: every match is collected): a new row
+    /// like `id`'s (build, job, owner, source) with its own store hash and name.
+    public func addArtifact(like id: Int64, hash: String, name: String, size: Int64, md5: [UInt8], sha256: [UInt8]) async throws {
+        try await database.execute("""
+            INSERT INTO build_artifacts (user_id, build_id, job_id, hash, source, name, size, md5, sha256, created_at)
+            SELECT user_id, build_id, job_id, $2, source, $3, $4, $5, $6, now() FROM build_artifacts WHERE id = $1
+            """, [id, hash, name, size, md5, sha256])
+    }
+
     /// Spec §4.1 step 3 (intended form): tag the build `orphaned` as its owner, and put it
     /// and every job back to `queued` with no output or times, in one transaction.
     public func orphan(buildID: Int64, ownerID: Int64, on pool: PostgresPool) async throws {

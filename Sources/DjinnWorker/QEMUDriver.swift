@@ -239,6 +239,10 @@ public final class QEMUDriver: BuildDriver {
         try await ssh().execute(job, output: output)
     }
 
+    public func artifactFiles(_ source: String) async throws -> [ArtifactFile] {
+        try await ssh().artifactFiles(source)
+    }
+
     public func openArtifact(_ source: String) async throws -> OpenFile {
         try await ssh().openArtifact(source)
     }

@@ -255,21 +255,21 @@ public final class SSHDriver: BuildDriver {
 
     // MARK: Artifacts
 
-    public func openArtifact(_ source: String) async throws -> OpenFile {
+    public func artifactFiles(_ source: String) async throws -> [ArtifactFile] {
+        guard ShellWords.hasGlob(source) else { return [ArtifactFile(path: source, matched: false)] }
         let session = try liveSession()
         do {
-            var path = source
-            var matched: String?
-            if ShellWords.hasGlob(source) {
-                let matches = try await session.glob(source)
-                guard let first = matches.first else { throw DriverError("no file matches \(source)") }
-                guard matches.count == 1 else {
-                    let shown = matches.prefix(5).joined(separator: ", ") + (matches.count > 5 ? ", …" : "")
-                    throw DriverError("\(source) matches \(matches.count) files (\(shown)); an artifact is one file")
-                }
-                path = first
-                matched = first
-            }
+            let matches = try await session.glob(source)
+            guard !matches.isEmpty else { throw DriverError("no file matches \(source)") }
+            return matches.map { ArtifactFile(path: $0, matched: true) }
+        } catch let error as SSHError where error.kind == .aborted {
+            throw CancellationError()
+        }
+    }
+
+    public func openArtifact(_ path: String) async throws -> OpenFile {
+        let session = try liveSession()
+        do {
             // A local copy the collector reads; unlinked at once, gone when closed.
             var template = Array((FileManager.default.temporaryDirectory.path + "/djinn-artifact-XXXXXX").utf8CString)
             let fd = mkstemp(&template)
@@ -278,7 +278,7 @@ public final class SSHDriver: BuildDriver {
             do {
                 let size = try await session.download(path, into: fd)
                 guard lseek(fd, 0, SEEK_SET) == 0 else { throw DriverError("seek: \(String(cString: strerror(errno)))") }
-                return OpenFile(descriptor: fd, size: size, matchedPath: matched)
+                return OpenFile(descriptor: fd, size: size)
             } catch {
                 close(fd)
                 throw error

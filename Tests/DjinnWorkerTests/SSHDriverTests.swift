@@ -156,11 +156,13 @@ struct SSHDriverTests {
                       - test "$(cat \(tag)/conf/app.txt)" = object-content
                       - test "$(stat -c %a \(tag)/conf/app.txt)" = 700
                       - pwd
-                      - mkdir -p \(tag)/out && echo one > \(tag)/out/result-1.txt && echo plain > \(tag)/plain.txt
+                      - mkdir -p \(tag)/out && echo one > \(tag)/out/result-1.txt && echo two > \(tag)/out/result-2.txt
+                      - echo plain > \(tag)/plain.txt
                       - echo to-stderr >&2
                     artifacts:
                       - \(tag)/plain.txt => plain.txt
                       - \(tag)/out/*.txt => out-*
+                      - \(tag)/out/result-?.txt => unnamed.txt
                       - \(tag)/missing/*.log => logs
                 """, enabledDrivers: ["ssh"])
             let finished = try await run(f, server) { try await f.waitFinished(build.id) }
@@ -177,6 +179,9 @@ struct SSHDriverTests {
             #expect(make.contains("to-stderr\n"))
             #expect(make.contains("Collecting artifact \(tag)/plain.txt => plain.txt\n"))
             #expect(make.contains("Collected \(tag)/out/result-1.txt => out-result-1.txt\n"), "\(make)")
+            #expect(make.contains("Collected \(tag)/out/result-2.txt => out-result-2.txt\n"), "\(make)")
+            #expect(make.contains(
+                "artifact error: \(tag)/out/result-?.txt matches 2 files (\(tag)/out/result-1.txt, \(tag)/out/result-2.txt); put a * in the name unnamed.txt to store each\n"))
             #expect(make.contains("artifact error: no file matches \(tag)/missing/*.log"))
 
             let rows = try await f.pool.query(
@@ -187,13 +192,21 @@ struct SSHDriverTests {
                     try row.decode(String.self, column: "hash"), try row.decode(Int64?.self, column: "size"),
                     try row.decode([UInt8]?.self, column: "sha256"))
             }
-            for (name, content) in ["plain.txt": "plain\n", "out-result-1.txt": "one\n"] {
+            // Every match of `out/*.txt => out-*` is stored: the manifest's row holds the first,
+            // a new row of the same job and source the second.
+            #expect(rows.count == 5, "\(stored.keys.sorted())")
+            for (name, content) in ["plain.txt": "plain\n", "out-result-1.txt": "one\n", "out-result-2.txt": "two\n"] {
                 let row = try #require(stored[name], "\(name): \(stored.keys)")
                 #expect(row.size == Int64(content.utf8.count))
                 #expect(row.sha256 == Array(SHA256.hash(data: Array(content.utf8))))
                 #expect(FileManager.default.contents(atPath: f.artifactsPath + "/\(f.user.id)/\(row.hash)") == Data(content.utf8))
             }
             #expect(stored["logs"]?.size == nil)
+            #expect(stored["unnamed.txt"]?.size == nil)
+            let sources = try await f.pool.query(
+                "SELECT DISTINCT source, job_id, user_id FROM build_artifacts WHERE build_id = $1 AND name LIKE 'out-%'", [build.id])
+            #expect(sources.count == 1)
+            #expect(try sources.first?.decode(String.self, column: "source") == "\(tag)/out/*.txt")
 
             let session = try await remote(server)
             _ = try await session.run("rm -rf \(tag)")
