@@ -218,7 +218,8 @@ import Testing
         let ports = HostPortAllocator(range: 2222...65535)
         let driver = QEMUDriver(
             configuration: .success(.init(arch: "x86_64", cpus: 1, memory: 256, disks: scratch, image: "test")), ports: ports,
-            searchPath: (qemu as NSString).deletingLastPathComponent, kvmDevice: nil, logger: quietLogger
+            searchPath: (qemu as NSString).deletingLastPathComponent,
+            kvmDevice: environment["DJINN_TEST_QEMU_KVM"] == "1" ? "/dev/kvm" : nil, logger: quietLogger
         ) { _ in nil }
         let sink = OutputSink(masks: [])
         sink.open(.job(1))
