@@ -62,6 +62,9 @@ public final class QEMUDriver: BuildDriver {
     private let killGrace: Duration
     /// Where `qemu-system-<arch>` is looked for (the worker's PATH).
     private let searchPath: String?
+    /// The KVM device tried for `-enable-kvm`; nil: never KVM (tests: a host whose /dev/kvm
+    /// opens but cannot run a guest, as a nested sandbox's, would otherwise hang the VM).
+    private let kvmDevice: String?
     private let logger: Logger
     private let state = Mutex(State())
 
@@ -77,11 +80,12 @@ public final class QEMUDriver: BuildDriver {
 
     public init(
         configuration: Result<Configuration, DriverError>, ports: HostPortAllocator = .shared, connectTimeout: Duration = .seconds(300),
-        killGrace: Duration = .seconds(2), searchPath: String? = ProcessInfo.processInfo.environment["PATH"], logger: Logger,
-        lookUpImage: @escaping @Sendable (String) async throws -> UserImage?
+        killGrace: Duration = .seconds(2), searchPath: String? = ProcessInfo.processInfo.environment["PATH"],
+        kvmDevice: String? = "/dev/kvm", logger: Logger, lookUpImage: @escaping @Sendable (String) async throws -> UserImage?
     ) {
         self.configuration = configuration
         self.searchPath = searchPath
+        self.kvmDevice = kvmDevice
         self.lookUpImage = lookUpImage
         self.ports = ports
         self.connectTimeout = connectTimeout
@@ -111,8 +115,8 @@ public final class QEMUDriver: BuildDriver {
         guard let executable = Self.find(program, path: searchPath) else {
             throw DriverError("failed to boot machine\n\(program) is not installed on the worker's host")
         }
-        let kvm = Self.kvmUsable()
-        if !kvm { output.write("/dev/kvm is not usable: the machine runs without KVM (slow)\n") }
+        let kvm = kvmDevice.map { Self.kvmUsable(device: $0) } ?? false
+        if !kvm { output.write("\(kvmDevice ?? "KVM") is not usable: the machine runs without KVM (slow)\n") }
 
         let port = try await boot(configuration, executable: executable, imagePath: imagePath, kvm: kvm)
         let ssh = SSHDriver(
@@ -164,7 +168,12 @@ public final class QEMUDriver: BuildDriver {
             process.endOutputWhenDrained()
             let text = String(decoding: await printed, as: UTF8.self)
             state.withLock { $0.booting = nil }
-            if state.withLock({ $0.aborted }) { throw CancellationError() }
+            if state.withLock({ $0.aborted }) {
+                // Stopped while starting: qemu's daemon child (the VM, in a session of its own)
+                // may have been forked before its parent was killed.
+                for pid in Self.machines(usingPIDFile: pidFile) { kill(pid, SIGKILL) }
+                throw CancellationError()
+            }
             if status.succeeded {
                 let pid = (try? String(contentsOfFile: pidFile, encoding: .utf8))
                     .flatMap { pid_t($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
@@ -196,6 +205,31 @@ public final class QEMUDriver: BuildDriver {
             for try await chunk in process.output where bytes.count < 64 * 1024 { bytes += chunk }
         } catch {}
         return bytes
+    }
+
+    /// True when `pid` is gone or a zombie: the daemonised VM is not our child, and its
+    /// reaper (init, a container's pid 1) may take seconds to collect it, or never does.
+    static func hasEnded(_ pid: pid_t, proc: String = "/proc") -> Bool {
+        if kill(pid, 0) != 0 { return true }
+        guard let stat = try? String(contentsOfFile: "\(proc)/\(pid)/stat", encoding: .utf8),
+            let close = stat.lastIndex(of: ")")
+        else { return false }
+        // `pid (comm) STATE …`: comm may hold spaces and parentheses, the last `)` ends it.
+        return stat[stat.index(after: close)...].split(separator: " ").first == "Z"
+    }
+
+    /// The processes whose command line holds `-pidfile PIDFILE`: this build's qemu (the pid
+    /// file's name is unique), also before it wrote its pid.
+    static func machines(usingPIDFile pidFile: String, proc: String = "/proc") -> [pid_t] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: proc)) ?? []
+        return entries.compactMap { entry -> pid_t? in
+            guard let pid = pid_t(entry), pid > 0, let data = FileManager.default.contents(atPath: "\(proc)/\(entry)/cmdline") else {
+                return nil
+            }
+            let arguments = data.split(separator: 0).map { String(decoding: $0, as: UTF8.self) }
+            let found = zip(arguments, arguments.dropFirst()).contains { $0 == "-pidfile" && $1 == pidFile }
+            return found ? pid : nil
+        }
     }
 
     /// True when nothing on the host listens on 127.0.0.1:`port` (a bind succeeds).
@@ -274,7 +308,11 @@ public final class QEMUDriver: BuildDriver {
         await ssh?.abort()
         await ssh?.destroy()
         await killMachine()
-        if let pidFile { unlink(pidFile) }
+        if let pidFile {
+            // Whatever runs with this build's pid file and was never recorded as the VM.
+            for pid in Self.machines(usingPIDFile: pidFile) { kill(pid, SIGKILL) }
+            unlink(pidFile)
+        }
         if let port { ports.release(port) }
     }
 
@@ -317,7 +355,7 @@ public final class QEMUDriver: BuildDriver {
         guard kill(pid, SIGTERM) == 0 else { return }
         let deadline = ContinuousClock.now + killGrace
         while ContinuousClock.now < deadline {
-            if kill(pid, 0) != 0 { return }
+            if Self.hasEnded(pid) { return }
             try? await Task.sleep(for: .milliseconds(50))
         }
         kill(pid, SIGKILL)

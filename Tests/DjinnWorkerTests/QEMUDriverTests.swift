@@ -100,36 +100,249 @@ import Testing
     }
 
     /// A real boot: needs qemu-system-x86_64 and an image whose root logs in over SSH with
-    /// an empty password (DJINN_TEST_QEMU_IMAGE, a qcow2 path). Otherwise it says why and
-    /// passes.
-    @Test func aRealMachineBootsAndRunsAJob() async throws {
+    /// an empty password (DJINN_TEST_QEMU_IMAGE, a qcow2 path; scripts/qemu-image builds one
+    /// and scripts/test exports it). Otherwise it says why and passes. The machine is emulated
+    /// (TCG) unless DJINN_TEST_QEMU_KVM=1: a /dev/kvm that opens is no proof that it runs a
+    /// guest (a nested sandbox's stops the VM at its first instruction).
+    /// Covers: boot and login, variables, a key and an object placed over SFTP, `id -un`, a
+    /// failing job's status, an artifact found by a glob, and that destroy leaves no qemu
+    /// process, pid file or reserved port behind.
+    @Test(.timeLimit(.minutes(10))) func aRealMachineBootsAndRunsAJob() async throws {
         let environment = ProcessInfo.processInfo.environment
         guard let qemu = QEMUDriver.find("qemu-system-x86_64", path: environment["PATH"]) else {
             print("QEMUDriverTests.aRealMachineBootsAndRunsAJob skipped: qemu-system-x86_64 is not installed")
             return
         }
         guard let image = environment["DJINN_TEST_QEMU_IMAGE"], FileManager.default.fileExists(atPath: image) else {
-            print("QEMUDriverTests.aRealMachineBootsAndRunsAJob skipped: set DJINN_TEST_QEMU_IMAGE to a qcow2 image (root, empty password, sshd)")
+            print("QEMUDriverTests.aRealMachineBootsAndRunsAJob skipped: set DJINN_TEST_QEMU_IMAGE to a qcow2 image (root, empty password, sshd; scripts/qemu-image)")
             return
         }
-        let disks = FileManager.default.temporaryDirectory.appendingPathComponent("qemu-disks-\(UUID().uuidString.prefix(8))").path
+        let kvm = environment["DJINN_TEST_QEMU_KVM"] == "1"
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("qemu-disks-\(UUID().uuidString.prefix(8))").path
+        let disks = scratch + "/disks"
         try FileManager.default.createDirectory(atPath: disks + "/_base/qemu/x86_64", withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: disks) }
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
         try FileManager.default.createSymbolicLink(atPath: disks + "/_base/qemu/x86_64/test", withDestinationPath: image)
+        try Data("object-content\n".utf8).write(to: URL(fileURLWithPath: scratch + "/object"))
+
+        let ports = HostPortAllocator(range: 2222...65535)
         let driver = QEMUDriver(
-            configuration: .success(.init(arch: "x86_64", cpus: 1, memory: 512, disks: disks, image: "test")),
-            searchPath: (qemu as NSString).deletingLastPathComponent, logger: quietLogger) { _ in nil }
+            configuration: .success(.init(arch: "x86_64", cpus: 1, memory: 256, disks: disks, image: "test")), ports: ports,
+            searchPath: (qemu as NSString).deletingLastPathComponent, kvmDevice: kvm ? "/dev/kvm" : nil, logger: quietLogger
+        ) { _ in nil }
+        let sink = OutputSink(masks: [])
+        func run(_ id: Int64, _ commands: [String]) async throws -> (JobOutcome, String) {
+            sink.open(.job(id))
+            let outcome = try await driver.execute(DriverJob(id: id, name: "job-\(id)", commands: commands), output: DriverOutput(sink: sink, stream: .job(id)))
+            sink.close(.job(id))
+            return (outcome, sink.takeJobUpdate(id, final: true)?.suffix ?? "")
+        }
+
+        let clock = ContinuousClock()
+        let started = clock.now
+        var machines: [QEMUProcess] = []
+        do {
+            sink.open(.job(1))
+            let setup = DriverSetup(
+                environment: ["GREETING=hi there", "1NOT_A_NAME=x"],
+                keys: [DriverKey(name: "deploy", content: Array("key-bytes\n".utf8), config: "Host example\n\tIdentityFile ~/.ssh/deploy", location: "/root/.ssh/deploy")],
+                objects: [DriverObject(name: "config.txt", destination: "conf/app.txt", file: .success(scratch + "/object"))])
+            try await driver.create(setup, output: DriverOutput(sink: sink, stream: .job(1)))
+            let booted = started.duration(to: clock.now)
+            sink.close(.job(1))
+            let created = sink.takeJobUpdate(1, final: true)?.suffix ?? ""
+            #expect(created.contains("Booting machine with image test...\n"), "\(created)")
+            #expect(created.contains("Established SSH connection to machine as root...\n\n"), "\(created)")
+            #expect(created.contains("Placing key deploy => ~/.ssh/deploy\n"), "\(created)")
+            #expect(created.contains("Placing object config.txt => conf/app.txt\n"), "\(created)")
+            machines = QEMUProcess.running(with: disks)
+            #expect(machines.count == 1, "\(machines)")
+
+            let (passed, printed) = try await run(2, [
+                "echo \"$GREETING\" from $(id -un)",
+                "test \"$(cat conf/app.txt)\" = object-content",
+                "test \"$(cat ~/.ssh/deploy)\" = key-bytes && grep -q 'IdentityFile ~/.ssh/deploy' ~/.ssh/config",
+                "mkdir -p out && echo artifact-content > out/result-1.txt",
+            ])
+            #expect(passed == .passed, "\(printed)")
+            #expect(printed.contains("Failed to setenv 1NOT_A_NAME: not a valid variable name\n"), "\(printed)")
+            #expect(printed.contains("hi there from root\n"), "\(printed)")
+
+            let (failed, failing) = try await run(3, ["echo before", "exit 3", "echo never-printed"])
+            #expect(failed == .failed(nil), "\(failing)")
+            #expect(failing.contains("before\n") && !failing.contains("never-printed\n"), "\(failing)")
+
+            let artifact = try await driver.openArtifact("out/*.txt")
+            var bytes = [UInt8](repeating: 0, count: 64)
+            let count = read(artifact.descriptor, &bytes, bytes.count)
+            close(artifact.descriptor)
+            #expect(artifact.matchedPath == "out/result-1.txt")
+            #expect(artifact.size == 17 && count == 17 && Array(bytes.prefix(max(count, 0))) == Array("artifact-content\n".utf8))
+            let total = started.duration(to: clock.now)
+            print("QEMUDriverTests.aRealMachineBootsAndRunsAJob: \(kvm ? "KVM" : "TCG") boot to login \(booted), boot + 2 jobs + artifact \(total)")
+        } catch {
+            await driver.destroy()
+            throw error
+        }
+        let destroying = clock.now
+        await driver.destroy()
+        print("QEMUDriverTests.aRealMachineBootsAndRunsAJob: destroy \(destroying.duration(to: clock.now))")
+
+        // The VM is gone (a zombie waiting for its reaper has no cmdline and does not count),
+        // with its pid file and port.
+        let deadline = clock.now + .seconds(10)
+        while !QEMUProcess.running(with: disks).isEmpty && clock.now < deadline { try await Task.sleep(for: .milliseconds(100)) }
+        #expect(QEMUProcess.running(with: disks).isEmpty)
+        for machine in machines {
+            #expect(machine.pidFile.map { !FileManager.default.fileExists(atPath: $0) } == true, "\(machine)")
+        }
+        #expect(ports.reservedPorts.isEmpty)
+    }
+
+    /// A real machine stopped while it boots (a kill or time-out during the login retries):
+    /// `create` ends with CancellationError and the VM is gone. Needs what
+    /// aRealMachineBootsAndRunsAJob needs; takes seconds, not a boot. (A stop while qemu
+    /// itself is still starting: anAbortWhileQEMUStartsKillsTheDaemonisedMachine.)
+    @Test(.timeLimit(.minutes(2))) func aRealMachineAbortedWhileBootingIsKilled() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        guard let qemu = QEMUDriver.find("qemu-system-x86_64", path: environment["PATH"]),
+            let image = environment["DJINN_TEST_QEMU_IMAGE"], FileManager.default.fileExists(atPath: image)
+        else {
+            print("QEMUDriverTests.aRealMachineAbortedWhileBootingIsKilled skipped: needs qemu-system-x86_64 and DJINN_TEST_QEMU_IMAGE")
+            return
+        }
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("qemu-disks-\(UUID().uuidString.prefix(8))").path
+        try FileManager.default.createDirectory(atPath: scratch + "/_base/qemu/x86_64", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        try FileManager.default.createSymbolicLink(atPath: scratch + "/_base/qemu/x86_64/test", withDestinationPath: image)
+        let ports = HostPortAllocator(range: 2222...65535)
+        let driver = QEMUDriver(
+            configuration: .success(.init(arch: "x86_64", cpus: 1, memory: 256, disks: scratch, image: "test")), ports: ports,
+            searchPath: (qemu as NSString).deletingLastPathComponent,
+            kvmDevice: environment["DJINN_TEST_QEMU_KVM"] == "1" ? "/dev/kvm" : nil, logger: quietLogger
+        ) { _ in nil }
         let sink = OutputSink(masks: [])
         sink.open(.job(1))
-        try await driver.create(DriverSetup(environment: ["GREETING=hi"], keys: [], objects: []), output: DriverOutput(sink: sink, stream: .job(1)))
-        sink.close(.job(1))
-        sink.open(.job(2))
-        let outcome = try await driver.execute(DriverJob(id: 2, name: "job", commands: ["echo \"$GREETING\" from $(id -un)"]), output: DriverOutput(sink: sink, stream: .job(2)))
-        sink.close(.job(2))
+        let creating = Task {
+            try await driver.create(DriverSetup(environment: [], keys: [], objects: []), output: DriverOutput(sink: sink, stream: .job(1)))
+        }
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(30)
+        var machines: [QEMUProcess] = []
+        // Until qemu has daemonised (the VM's pid is in its pid file), then into the login retries.
+        while clock.now < deadline {
+            machines = QEMUProcess.running(with: scratch).filter { machine in
+                machine.pidFile.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) }?.trimmingCharacters(in: .whitespacesAndNewlines) == "\(machine.pid)"
+            }
+            if !machines.isEmpty { break }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(machines.count == 1, "\(machines)")
+        try await Task.sleep(for: .milliseconds(500))
+        await driver.abort()
+        await #expect(throws: CancellationError.self) { try await creating.value }
         await driver.destroy()
-        #expect(outcome == .passed)
-        let printed = sink.takeJobUpdate(2, final: true)?.suffix ?? ""
-        #expect(printed.contains("hi from root"), "\(printed)")
+        sink.close(.job(1))
+        let gone = clock.now + .seconds(5)
+        while !QEMUProcess.running(with: scratch).isEmpty && clock.now < gone { try await Task.sleep(for: .milliseconds(50)) }
+        let left = QEMUProcess.running(with: scratch)
+        for machine in left { kill(machine.pid, SIGKILL) }
+        #expect(left.isEmpty, "\(left) outlived the build")
+        #expect(ports.reservedPorts.isEmpty)
+    }
+
+    /// A qemu process of this host, found by a text in its command line (/proc).
+    struct QEMUProcess: CustomStringConvertible {
+        var pid: Int32
+        var arguments: [String]
+        var pidFile: String? { arguments.firstIndex(of: "-pidfile").flatMap { $0 + 1 < arguments.count ? arguments[$0 + 1] : nil } }
+        var description: String { "\(pid): \(arguments.joined(separator: " "))" }
+
+        static func running(with text: String) -> [QEMUProcess] {
+            let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+            return entries.compactMap { entry in
+                guard let pid = Int32(entry), let data = FileManager.default.contents(atPath: "/proc/\(entry)/cmdline") else { return nil }
+                let arguments = data.split(separator: 0, omittingEmptySubsequences: false).map { String(decoding: $0, as: UTF8.self) }
+                guard arguments.first?.contains("qemu-system") == true, arguments.contains(where: { $0.contains(text) }) else { return nil }
+                return QEMUProcess(pid: pid, arguments: arguments)
+            }
+        }
+    }
+
+    /// A kill or time-out while qemu is still starting: qemu's parent is stopped, but its
+    /// daemon child (the VM, in a session of its own) may already run. It must not outlive
+    /// the build. Stand-in: a `qemu-system-x86_64` whose parent waits 3 s, as qemu's does
+    /// until the machine is set up, after starting the "VM" (perl sleeping, named qemu, its
+    /// pid file and this test's directory in its command line) in a new session.
+    @Test func anAbortWhileQEMUStartsKillsTheDaemonisedMachine() async throws {
+        let fake = try FakeQEMU()
+        defer { fake.remove() }
+        let script = """
+            #!/bin/bash
+            while [ $# -gt 0 ]; do [ "$1" = -pidfile ] && pidfile=$2; shift; done
+            vm='echo $$ > "$0"; exec -a qemu-system-x86_64 perl -e "sleep 600" -- -pidfile "$0" "$1"'
+            setsid bash -c "$vm" "$pidfile" "\(fake.directory)" </dev/null >/dev/null 2>&1 &
+            sleep 3
+            exit 0
+            """
+        try writeExecutable(fake.directory + "/qemu-system-x86_64", script)
+        let ports = HostPortAllocator(range: 40401...40500)
+        let driver = QEMUDriver(
+            configuration: .success(configuration), ports: ports, searchPath: fake.directory, kvmDevice: nil, logger: quietLogger
+        ) { _ in nil }
+        let sink = OutputSink(masks: [])
+        sink.open(.job(1))
+        let creating = Task {
+            try await driver.create(DriverSetup(environment: [], keys: [], objects: []), output: DriverOutput(sink: sink, stream: .job(1)))
+        }
+        // Until the "VM" runs (its pid file holds its pid).
+        let clock = ContinuousClock()
+        let deadline = clock.now + .seconds(10)
+        var machines: [QEMUProcess] = []
+        while clock.now < deadline {
+            machines = QEMUProcess.running(with: fake.directory).filter { machine in
+                machine.pidFile.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) }?.trimmingCharacters(in: .whitespacesAndNewlines) == "\(machine.pid)"
+            }
+            if !machines.isEmpty { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        try #require(machines.count == 1, "\(machines)")
+        await driver.abort()
+        await #expect(throws: CancellationError.self) { try await creating.value }
+        await driver.destroy()
+        sink.close(.job(1))
+        let machine = machines[0]
+        let gone = clock.now + .seconds(5)
+        while !QEMUProcess.running(with: fake.directory).isEmpty && clock.now < gone {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let left = !QEMUProcess.running(with: fake.directory).isEmpty
+        if left { kill(machine.pid, SIGKILL) }
+        #expect(!left, "\(machine) outlived the build")
+        #expect(ports.reservedPorts.isEmpty)
+    }
+
+    /// A daemonised VM is not the worker's child: once it exits it stays a zombie until its
+    /// reaper collects it (a sandbox's pid 1 took 1.6 s here). A zombie counts as ended, so
+    /// destroy does not wait for the reaper (or the kill grace).
+    @Test func aZombieCountsAsEnded() async throws {
+        // `sleep 0.1`'s parent execs into `sleep 600`, which never waits: a zombie for 600 s.
+        let parent = try ChildProcess.spawn(ChildProcess.Configuration(
+            executable: "/bin/sh", arguments: ["-c", "sleep 0.1 & echo $!; exec sleep 600"], workingDirectory: "/",
+            environment: ["PATH=/usr/bin:/bin"]))
+        var printed: [UInt8] = []
+        for try await chunk in parent.output {
+            printed += chunk
+            if printed.contains(UInt8(ascii: "\n")) { break }
+        }
+        let zombie = try #require(pid_t(String(decoding: printed, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)))
+        try await Task.sleep(for: .milliseconds(500))
+        #expect(kill(zombie, 0) == 0)
+        #expect(QEMUDriver.hasEnded(zombie))
+        #expect(!QEMUDriver.hasEnded(parent.pid))
+        parent.signalGroup(SIGKILL)
+        _ = try await parent.wait()
+        #expect(QEMUDriver.hasEnded(parent.pid))
     }
 
     /// A worker killed outright leaves no VM running: the watchdog sees the worker gone and
