@@ -20,7 +20,8 @@ import Synchronization
 /// * Host port for the guest's ssh: from `HostPortAllocator.shared` (never the same for two
 ///   builds of this worker) and free on the host when probed; if qemu still cannot bind it,
 ///   the next port is tried.
-/// * `-enable-kvm` only when /dev/kvm opens read-write; otherwise software emulation.
+/// * `-enable-kvm` only when /dev/kvm opens read-write and a probe machine runs under it
+///   (`KVMCheck`, once per worker); otherwise software emulation.
 /// * qemu is spawned with `ChildProcess` and daemonises once the machine runs; its pid file
 ///   gives the VM's pid, which is killed (SIGTERM, then SIGKILL) by `abort()` and `destroy()`.
 ///   A watchdog (a small `sh`, as the os driver's) kills the VM if the worker itself dies
@@ -62,9 +63,10 @@ public final class QEMUDriver: BuildDriver {
     private let killGrace: Duration
     /// Where `qemu-system-<arch>` is looked for (the worker's PATH).
     private let searchPath: String?
-    /// The KVM device tried for `-enable-kvm`; nil: never KVM (tests: a host whose /dev/kvm
-    /// opens but cannot run a guest, as a nested sandbox's, would otherwise hang the VM).
+    /// The KVM device tried for `-enable-kvm`, if `kvmCheck` finds it runs a machine; nil:
+    /// never KVM.
     private let kvmDevice: String?
+    private let kvmCheck: KVMCheck
     private let logger: Logger
     private let state = Mutex(State())
 
@@ -81,11 +83,12 @@ public final class QEMUDriver: BuildDriver {
     public init(
         configuration: Result<Configuration, DriverError>, ports: HostPortAllocator = .shared, connectTimeout: Duration = .seconds(300),
         killGrace: Duration = .seconds(2), searchPath: String? = ProcessInfo.processInfo.environment["PATH"],
-        kvmDevice: String? = "/dev/kvm", logger: Logger, lookUpImage: @escaping @Sendable (String) async throws -> UserImage?
+        kvmDevice: String? = "/dev/kvm", kvmCheck: KVMCheck = .shared, logger: Logger, lookUpImage: @escaping @Sendable (String) async throws -> UserImage?
     ) {
         self.configuration = configuration
         self.searchPath = searchPath
         self.kvmDevice = kvmDevice
+        self.kvmCheck = kvmCheck
         self.lookUpImage = lookUpImage
         self.ports = ports
         self.connectTimeout = connectTimeout
@@ -115,8 +118,15 @@ public final class QEMUDriver: BuildDriver {
         guard let executable = Self.find(program, path: searchPath) else {
             throw DriverError("failed to boot machine\n\(program) is not installed on the worker's host")
         }
-        let kvm = kvmDevice.map { Self.kvmUsable(device: $0) } ?? false
-        if !kvm { output.write("\(kvmDevice ?? "KVM") is not usable: the machine runs without KVM (slow)\n") }
+        var kvm = false
+        if let kvmDevice {
+            switch try await kvmCheck.verdict(device: kvmDevice, executable: executable, arch: configuration.arch, logger: logger) {
+            case .usable: kvm = true
+            case .unusable(let why): output.write("\(why): the machine runs without KVM (slow)\n")
+            }
+        } else {
+            output.write("KVM is not used: the machine runs without KVM (slow)\n")
+        }
 
         let port = try await boot(configuration, executable: executable, imagePath: imagePath, kvm: kvm)
         let ssh = SSHDriver(
@@ -199,7 +209,7 @@ public final class QEMUDriver: BuildDriver {
         }
     }
 
-    private static func collect(_ process: ChildProcess) async -> [UInt8] {
+    static func collect(_ process: ChildProcess) async -> [UInt8] {
         var bytes: [UInt8] = []
         do {
             for try await chunk in process.output where bytes.count < 64 * 1024 { bytes += chunk }
@@ -244,14 +254,6 @@ public final class QEMUDriver: BuildDriver {
         return withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
         } == 0
-    }
-
-    /// KVM needs /dev/kvm readable and writable by the worker (the kvm group).
-    static func kvmUsable(device: String = "/dev/kvm") -> Bool {
-        let fd = open(device, O_RDWR | O_CLOEXEC)
-        guard fd >= 0 else { return false }
-        close(fd)
-        return true
     }
 
     static func find(_ program: String, path: String?) -> String? {

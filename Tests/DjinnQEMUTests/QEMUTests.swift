@@ -106,3 +106,35 @@ import Testing
         #expect(Set(ports).count == 200)
     }
 }
+
+@Suite struct KVMProbeTests {
+    @Test func theBootSectorIretsInProtectedModeThenWritesOneToTheExitPort() {
+        let sector = KVMProbe.bootSector
+        #expect(sector.count == 512)
+        #expect(Array(sector.suffix(2)) == [0x55, 0xAA])
+        // mov cr0, eax (PE set just before), then pushf; push cs; push 0x7c2c; iret at 0x2b,
+        // and at 0x2c (where the iret returns): mov al, 1; out 0xf4, al; hlt.
+        #expect(Array(sector[0x0f..<0x12]) == [0x0F, 0x22, 0xC0])
+        #expect(Array(sector[0x24..<0x2c]) == [0x9C, 0x0E, 0x68, 0x2C, 0x7C, 0x00, 0x00, 0xCF])
+        #expect(Array(sector[0x2c..<0x31]) == [0xB0, 0x01, 0xE6, 0xF4, 0xF4])
+        // lgdt [0x7c50], whose descriptor points at the GDT at 0x7c38.
+        #expect(Array(sector[0x05..<0x0a]) == [0x0F, 0x01, 0x16, 0x50, 0x7C])
+        #expect(Array(sector[0x50..<0x54]) == [0x17, 0x00, 0x38, 0x7C])
+        #expect(KVMProbe.exitStatusWhenRun == (1 << 1) | 1)
+    }
+
+    @Test func theProbeUsesTheMachinesDevicesAndTheExitPort() {
+        let arguments = KVMProbe.arguments(diskPath: "/tmp/a,b/probe")
+        #expect(arguments.prefix(2) == ["-machine", "accel=kvm"])
+        #expect(arguments.contains("isa-debug-exit,iobase=0xf4,iosize=0x04"))
+        #expect(arguments.contains("nic,model=virtio"))
+        #expect(arguments.contains("file=/tmp/a,,b/probe,format=raw,media=disk,snapshot=on,if=virtio"))
+        #expect(!arguments.contains("-daemonize"))
+        #expect(KVMProbe.arguments(diskPath: "/d", accelerator: "tcg").prefix(2) == ["-machine", "accel=tcg"])
+    }
+
+    @Test func onlyX86IsProbed() {
+        #expect(KVMProbe.canProbe(arch: "x86_64") && KVMProbe.canProbe(arch: "i386"))
+        #expect(!KVMProbe.canProbe(arch: "aarch64"))
+    }
+}
