@@ -255,6 +255,68 @@ import Testing
     }
 
     /// A qemu process of this host, found by a text in its command line (/proc).
+    /// The whole path with the real worker binary: worker.conf `driver "qemu-x86_64"` and a
+    /// driver.conf qemu block, a build submitted as the server does (queue
+    /// `builds_qemu-x86_64`), the base image from `disks`, KVM decided by the probe, a job, a
+    /// glob artifact with two matches, and no VM left once the build is finished.
+    @Test(.timeLimit(.minutes(10))) func theWorkerProcessRunsAQEMUBuildEndToEnd() async throws {
+        let environment = ProcessInfo.processInfo.environment
+        guard QEMUDriver.find("qemu-system-x86_64", path: environment["PATH"]) != nil,
+            let image = environment["DJINN_TEST_QEMU_IMAGE"], FileManager.default.fileExists(atPath: image)
+        else {
+            print("QEMUDriverTests.theWorkerProcessRunsAQEMUBuildEndToEnd skipped: needs qemu-system-x86_64 and DJINN_TEST_QEMU_IMAGE")
+            return
+        }
+        try await WorkerFixture.with { f in
+            let disks = f.directory.appendingPathComponent("disks").path
+            try FileManager.default.createDirectory(atPath: disks + "/_base/qemu/x86_64", withIntermediateDirectories: true)
+            try FileManager.default.createSymbolicLink(atPath: disks + "/_base/qemu/x86_64/tiny", withDestinationPath: image)
+            let files = try f.writeWorkerConfig(driverKind: "qemu-x86_64", driverFile: """
+                driver qemu {
+                    disks  "\(disks)"
+                    cpus   1
+                    memory 256
+                }
+
+                """)
+            let worker = try WorkerProcess(
+                config: files.config, driver: files.driver, log: files.log,
+                environment: ["TMPDIR": f.directory.appendingPathComponent("tmp").path])
+            let build = try await f.submit("""
+                driver:
+                  type: qemu
+                  image: tiny
+                stages: [build]
+                jobs:
+                  - stage: build
+                    name: hello
+                    commands:
+                      - echo "hello from $(id -un) on $(uname -m)"
+                      - mkdir -p out && echo first > out/a.txt && echo second > out/b.txt
+                    artifacts:
+                      - out/*.txt => vm-*
+                """, enabledDrivers: ["qemu-x86_64"])
+            let finished = try await f.waitFinished(build.id, timeout: .seconds(400))
+            let running = QEMUProcess.running(with: disks)
+            #expect(await worker.stop() == 0, "\(worker.log)")
+            #expect(finished.status == "passed", "\(finished)")
+            let created = finished.job("create-driver")?.output ?? ""
+            #expect(created.contains("Booting machine with image tiny...\n"), "\(created)")
+            #expect(created.contains("Established SSH connection to machine as root...\n"), "\(created)")
+            let hello = finished.job("hello")?.output ?? ""
+            #expect(hello.contains("hello from root on x86_64\n"), "\(hello)")
+            #expect(hello.contains("Collected out/a.txt => vm-a.txt\n") && hello.contains("Collected out/b.txt => vm-b.txt\n"), "\(hello)")
+            let rows = try await f.pool.query(
+                "SELECT name, size FROM build_artifacts WHERE build_id = $1 ORDER BY name", [build.id])
+            #expect(try rows.map { try $0.decode(String.self, column: "name") } == ["vm-a.txt", "vm-b.txt"])
+            #expect(try rows.map { try $0.decode(Int64?.self, column: "size") } == [6, 7])
+            // Destroy runs before the build row is finished.
+            #expect(running.isEmpty, "\(running)")
+            #expect(worker.log.contains("consuming from queue: builds_qemu-x86_64"), "\(worker.log)")
+            print("QEMUDriverTests.theWorkerProcessRunsAQEMUBuildEndToEnd: \(created.contains("without KVM") ? "TCG" : "KVM"), build \(finished.finishedAt.flatMap { end in finished.startedAt.map { end.timeIntervalSince($0) } } ?? -1) s")
+        }
+    }
+
     struct QEMUProcess: CustomStringConvertible {
         var pid: Int32
         var arguments: [String]
