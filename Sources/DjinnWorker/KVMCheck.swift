@@ -26,7 +26,8 @@ public final class KVMCheck: Sendable {
     /// host: well under a second to 4 s on a nested one).
     public let timeout: Duration
     private let temporaryDirectory: String
-    private let verdicts = Mutex<[String: Task<Verdict, Never>]>([:])
+    /// Per device and program: nil while its probe runs, the verdict once it is known.
+    private let verdicts = Mutex<[String: Verdict?]>([:])
 
     public init(timeout: Duration = .seconds(20), temporaryDirectory: String = FileManager.default.temporaryDirectory.path) {
         self.timeout = timeout
@@ -37,30 +38,27 @@ public final class KVMCheck: Sendable {
     /// runs the probe, later ones share it. Cancellable while waiting (the probe goes on).
     public func verdict(device: String, executable: String, arch: String, logger: Logger) async throws -> Verdict {
         let key = device + "\u{0}" + executable
-        let task = verdicts.withLock { verdicts in
-            if let running = verdicts[key] { return running }
+        let first = verdicts.withLock { verdicts in
+            if verdicts.keys.contains(key) { return false }
+            verdicts[key] = .some(nil)
+            return true
+        }
+        if first {
             let (timeout, directory) = (self.timeout, temporaryDirectory)
-            let started = Task.detached {
+            Task.detached { [self] in
                 let verdict = await Self.decide(
                     device: device, executable: executable, arch: arch, timeout: timeout, temporaryDirectory: directory)
                 switch verdict {
                 case .usable: logger.info("qemu machines use KVM", metadata: ["device": "\(device)"])
                 case .unusable(let why): logger.warning("qemu machines run without KVM (slow)", metadata: ["reason": "\(why)"])
                 }
-                return verdict
+                self.verdicts.withLock { $0[key] = verdict }
             }
-            verdicts[key] = started
-            return started
         }
-        // Awaiting the task itself would outlast a kill of the build; poll instead (once per
+        // Awaiting the probe itself would outlast a kill of the build; poll instead (once per
         // worker, for at most `timeout`).
-        let ready = Mutex<Verdict?>(nil)
-        Task {
-            let verdict = await task.value
-            ready.withLock { $0 = verdict }
-        }
         while true {
-            if let verdict = ready.withLock({ $0 }) { return verdict }
+            if let verdict = verdicts.withLock({ $0[key] ?? nil }) { return verdict }
             try await Task.sleep(for: .milliseconds(20))
         }
     }
@@ -90,8 +88,8 @@ public final class KVMCheck: Sendable {
             return .unusable("cannot run \(executable) to check \(device): \(error)")
         }
         // qemu reports an internal error and then waits with the guest stopped: end it then.
-        async let printed = Self.output(of: process) { text in
-            if text.contains(KVMProbe.internalErrorMarker) { process.signalGroup(SIGKILL) }
+        async let printed = QEMUDriver.collect(process) { bytes in
+            if String(decoding: bytes, as: UTF8.self).contains(KVMProbe.internalErrorMarker) { process.signalGroup(SIGKILL) }
         }
         enum Ending { case exited(ChildProcess.ExitStatus?), timedOut }
         let ending = await withTaskGroup(of: Ending.self) { group in
@@ -107,7 +105,7 @@ public final class KVMCheck: Sendable {
             return first
         }
         process.endOutputWhenDrained()
-        let output = await printed
+        let output = String(decoding: await printed, as: UTF8.self)
         switch ending {
         case .exited(.exited(KVMProbe.exitStatusWhenRun)?):
             return .usable
@@ -120,17 +118,5 @@ public final class KVMCheck: Sendable {
             let said = output.split(separator: "\n").last { !$0.contains("warning:") }.map(String.init)
             return .unusable("\(device) opens but qemu cannot use it (\(status.map { "\($0)" } ?? "no exit status")\(said.map { ": \($0)" } ?? ""))")
         }
-    }
-
-    /// What the probe printed (its first 64 KiB), `seen` called with all of it so far.
-    private static func output(of process: ChildProcess, seen: @Sendable (String) -> Void) async -> String {
-        var bytes: [UInt8] = []
-        do {
-            for try await chunk in process.output where bytes.count < 64 * 1024 {
-                bytes += chunk
-                seen(String(decoding: bytes, as: UTF8.self))
-            }
-        } catch {}
-        return String(decoding: bytes, as: UTF8.self)
     }
 }

@@ -209,10 +209,14 @@ public final class QEMUDriver: BuildDriver {
         }
     }
 
-    static func collect(_ process: ChildProcess) async -> [UInt8] {
+    /// What a qemu run printed (its first 64 KiB); `seen` gets all of it so far after each piece.
+    static func collect(_ process: ChildProcess, seen: @Sendable ([UInt8]) -> Void = { _ in }) async -> [UInt8] {
         var bytes: [UInt8] = []
         do {
-            for try await chunk in process.output where bytes.count < 64 * 1024 { bytes += chunk }
+            for try await chunk in process.output where bytes.count < 64 * 1024 {
+                bytes += chunk
+                seen(bytes)
+            }
         } catch {}
         return bytes
     }

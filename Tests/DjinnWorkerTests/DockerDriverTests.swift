@@ -179,6 +179,20 @@ struct DockerDriverTests {
         }
     }
 
+    /// A build of one job running `command` in `image`, workspace /workspace.
+    static func oneJobManifest(_ image: String, command: String) -> String {
+        """
+        driver:
+          type: docker
+          image: \(image)
+          workspace: /workspace
+        stages: [build]
+        jobs:
+          - stage: build
+            commands: [\(command)]
+        """
+    }
+
     static func waitingManifest(_ image: String) -> String {
         """
         driver:
@@ -238,16 +252,7 @@ struct DockerDriverTests {
     @Test func anEarlierAttemptsLeftoversAreRemovedWhenTheBuildRunsAgain() async throws {
         try await WorkerFixture.with { f in
             let drivers = try await Self.drivers(f)
-            let build = try await f.submit("""
-                driver:
-                  type: docker
-                  image: \(drivers.daemon.image)
-                  workspace: /workspace
-                stages: [build]
-                jobs:
-                  - stage: build
-                    commands: [echo again]
-                """)
+            let build = try await f.submit(Self.oneJobManifest(drivers.daemon.image, command: "echo again"))
             let client = try DockerEngineClient(host: drivers.daemon.host, apiVersion: "")
             let database = f.settings(driver: .docker).database
             func label(_ id: Int64) -> String { "\(database.name)@\(database.addr)/\(id)" }
@@ -343,16 +348,7 @@ struct DockerDriverTests {
     @Test func missingSettingsFailTheBuildClearly() async throws {
         try await WorkerFixture.with { f in
             let drivers = try await Self.drivers(f)
-            let manifest = """
-                driver:
-                  type: docker
-                  image: \(drivers.daemon.image)
-                  workspace: /workspace
-                stages: [build]
-                jobs:
-                  - stage: build
-                    commands: [echo never]
-                """
+            let manifest = Self.oneJobManifest(drivers.daemon.image, command: "echo never")
             // The server's validation demands image and workspace; a row written otherwise
             // (older server, hand edit) must still fail cleanly.
             let noWorkspace = try await f.submit(manifest)

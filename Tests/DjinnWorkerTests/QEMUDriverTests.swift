@@ -231,15 +231,8 @@ import Testing
         }
         let clock = ContinuousClock()
         let deadline = clock.now + .seconds(30)
-        var machines: [QEMUProcess] = []
         // Until qemu has daemonised (the VM's pid is in its pid file), then into the login retries.
-        while clock.now < deadline {
-            machines = QEMUProcess.running(with: scratch).filter { machine in
-                machine.pidFile.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) }?.trimmingCharacters(in: .whitespacesAndNewlines) == "\(machine.pid)"
-            }
-            if !machines.isEmpty { break }
-            try await Task.sleep(for: .milliseconds(20))
-        }
+        let machines = try await QEMUProcess.daemonised(with: scratch, until: deadline)
         #expect(machines.count == 1, "\(machines)")
         try await Task.sleep(for: .milliseconds(500))
         await driver.abort()
@@ -332,6 +325,19 @@ import Testing
                 return QEMUProcess(pid: pid, arguments: arguments)
             }
         }
+
+        /// Polls until a qemu mentioning `text` has written its own pid to its pid file (the
+        /// daemonised VM), or `deadline`; returns those (none when the deadline passed).
+        static func daemonised(with text: String, until deadline: ContinuousClock.Instant) async throws -> [QEMUProcess] {
+            while true {
+                let machines = running(with: text).filter { machine in
+                    machine.pidFile.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) }?
+                        .trimmingCharacters(in: .whitespacesAndNewlines) == "\(machine.pid)"
+                }
+                if !machines.isEmpty || ContinuousClock.now >= deadline { return machines }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+        }
     }
 
     /// A kill or time-out while qemu is still starting: qemu's parent is stopped, but its
@@ -363,14 +369,7 @@ import Testing
         // Until the "VM" runs (its pid file holds its pid).
         let clock = ContinuousClock()
         let deadline = clock.now + .seconds(10)
-        var machines: [QEMUProcess] = []
-        while clock.now < deadline {
-            machines = QEMUProcess.running(with: fake.directory).filter { machine in
-                machine.pidFile.flatMap { try? String(contentsOfFile: $0, encoding: .utf8) }?.trimmingCharacters(in: .whitespacesAndNewlines) == "\(machine.pid)"
-            }
-            if !machines.isEmpty { break }
-            try await Task.sleep(for: .milliseconds(50))
-        }
+        let machines = try await QEMUProcess.daemonised(with: fake.directory, until: deadline)
         try #require(machines.count == 1, "\(machines)")
         await driver.abort()
         await #expect(throws: CancellationError.self) { try await creating.value }
